@@ -1,0 +1,396 @@
+"""`SqliteSpool`: the durable, encrypted `SpoolBackend` on stdlib sqlite3.
+
+Durability: WAL journal with ``synchronous=FULL``, so a commit is fsynced before ``put`` returns
+(the gateway acknowledges its source only then). Every write runs in ``BEGIN IMMEDIATE``; the busy
+timeout makes a writer wait for a lock instead of failing at once.
+
+Encryption at rest: ticket bodies are stored only as `PayloadCipher` output (AES-256-GCM), bound to
+their row by AAD = the dedup key. The file, its ``-wal`` and ``-shm`` never hold the JSON in the
+clear. Metadata (ids, fingerprints, sink names, states, times, error codes) is stored in the clear;
+none of it is PHI.
+
+Threading: sqlite3 blocks, so each call runs in a worker thread (`asyncio.to_thread`) on a single
+connection guarded by a `threading.Lock`. A cancelled caller does not cancel a commit already under
+way; ``put`` being idempotent on the dedup key makes the caller's retry harmless.
+
+Errors: sqlite3 errors are translated by `translate_sqlite_error` (busy, locked, read-only, I/O, full,
+cannot open -> `SpoolUnavailable`; a damaged file -> `SpoolCorrupt`). ``open`` raises `SpoolCorrupt`
+when unsettled entries were encrypted with a key id the cipher does not hold (a configuration error
+caught at start-up rather than one entry at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, TypeVar, cast
+
+from pydantic import ValidationError
+
+from fallback.cipher import PayloadCipher
+from fallback.clock import Clock, require_aware, utc_now
+from fallback.errors import LeaseLost, SpoolCorrupt, SpoolUnavailable, translate_sqlite_error
+from fallback.fsync import fsync_directory
+from fallback.spool import (
+    DeadLetter,
+    Delivered,
+    EntryInfo,
+    EntryState,
+    LeasedEntry,
+    Outcome,
+    PutResult,
+    RetryAt,
+    short_reason,
+    validate_lease,
+    validate_put,
+)
+from fallback.sqlite_schema import (
+    from_micros,
+    migrate,
+    optional_from_micros,
+    to_micros,
+    write_transaction,
+)
+from normalizers.sealed import SealedTicket
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+_AAD_PREFIX: Final = b"rcmgw.spool.v1\x00"
+_INFO_COLUMNS: Final = (
+    "e.entry_id, e.sink, p.ticket_id, p.fingerprint, e.state, e.attempts, e.created_at, "
+    "e.updated_at, e.next_attempt_at, e.last_error, e.remote_id, e.lease_owner, e.lease_expires_at"
+)
+_SELECT_INFO: Final = f"SELECT {_INFO_COLUMNS} FROM entries e JOIN payloads p USING (dedup_key)"  # noqa: S608
+_UNSETTLED: Final = ("pending", "leased")
+
+
+def _restore(body: bytes) -> SealedTicket:
+    # The cast is needed because SealedTicket.__init__ returns NoReturn, which makes mypy type the
+    # class object as ``() -> Never`` and hide its classmethods.
+    return cast("type[SealedTicket]", SealedTicket).restore(body)
+
+
+def _aad(dedup_key: str) -> bytes:
+    return _AAD_PREFIX + dedup_key.encode("utf-8")
+
+
+class SqliteSpool:
+    """The durable `SpoolBackend` (see the module docstring).
+
+    ``path`` is the database file (parent directories are created on open); ``cipher`` encrypts the
+    payloads; ``clock`` supplies time; ``busy_timeout`` is how long a write waits for a lock held by
+    another connection before failing with `SpoolUnavailable`.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        cipher: PayloadCipher,
+        *,
+        clock: Clock = utc_now,
+        busy_timeout: timedelta = timedelta(seconds=5),
+    ) -> None:
+        self._path = Path(path)
+        self._cipher = cipher
+        self._clock = clock
+        self._busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    async def __aenter__(self) -> SqliteSpool:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Open (creating if needed) the database, set WAL + ``synchronous=FULL``, migrate the
+        schema, and check that every unsettled entry's key id is known to the cipher."""
+        await asyncio.to_thread(self._open_sync)
+
+    async def aclose(self) -> None:
+        """Close the connection (SQLite checkpoints the WAL). Idempotent."""
+        await asyncio.to_thread(self._close_sync)
+
+    async def put(self, ticket: SealedTicket, *, dedup_key: str, sinks: Sequence[str]) -> PutResult:
+        """See `SpoolBackend.put`; durable (fsynced) when it returns."""
+        names = validate_put(dedup_key, sinks)
+
+        def run(conn: sqlite3.Connection) -> PutResult:
+            now = to_micros(self._now())
+            with write_transaction(conn):
+                if conn.execute("SELECT 1 FROM payloads WHERE dedup_key = ?", (dedup_key,)).fetchone():
+                    rows = conn.execute(
+                        "SELECT entry_id FROM entries WHERE dedup_key = ? ORDER BY seq", (dedup_key,)
+                    ).fetchall()
+                    return PutResult(created=False, entry_ids=tuple(row[0] for row in rows))
+                key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
+                conn.execute(
+                    "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now),
+                )
+                ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
+                conn.executemany(
+                    "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
+                    " updated_at, next_attempt_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+                    [(eid, dedup_key, sink, now, now, now) for eid, sink in zip(ids, names, strict=True)],
+                )
+            return PutResult(created=True, entry_ids=ids)
+
+        return await self._call(run)
+
+    async def lease(self, sink: str, *, owner: str, limit: int, lease_for: timedelta) -> list[LeasedEntry]:
+        """See `SpoolBackend.lease`. Undecryptable entries are settled DEAD ("spool.corrupt")."""
+        validate_lease(owner, limit, lease_for)
+
+        def run(conn: sqlite3.Connection) -> list[LeasedEntry]:
+            now = self._now()
+            now_us, expires = to_micros(now), now + lease_for
+            leased: list[LeasedEntry] = []
+            with write_transaction(conn):
+                rows = conn.execute(
+                    "SELECT e.entry_id, e.attempts, e.created_at, p.dedup_key, p.key_id, p.blob"
+                    " FROM entries e JOIN payloads p USING (dedup_key)"
+                    " WHERE e.sink = :sink AND ((e.state = 'pending' AND e.next_attempt_at <= :now)"
+                    " OR (e.state = 'leased' AND e.lease_expires_at <= :now))"
+                    " ORDER BY e.created_at, e.seq LIMIT :limit",
+                    {"sink": sink, "now": now_us, "limit": limit},
+                ).fetchall()
+                for entry_id, attempts, created_at, dedup_key, key_id, blob in rows:
+                    try:
+                        body = self._cipher.decrypt(key_id, blob, _aad(dedup_key))
+                        ticket = _restore(body)
+                    except (SpoolCorrupt, ValidationError) as exc:
+                        self._bury_corrupt(conn, entry_id, sink, now_us, exc)
+                        continue
+                    conn.execute(
+                        "UPDATE entries SET state = 'leased', attempts = attempts + 1, updated_at = ?,"
+                        " lease_owner = ?, lease_expires_at = ? WHERE entry_id = ?",
+                        (now_us, owner, to_micros(expires), entry_id),
+                    )
+                    leased.append(
+                        LeasedEntry(
+                            entry_id=entry_id,
+                            sink=sink,
+                            ticket=ticket,
+                            attempts=attempts,
+                            created_at=from_micros(created_at),
+                            lease_expires_at=expires,
+                        )
+                    )
+            return leased
+
+        return await self._call(run)
+
+    async def settle(self, entry_id: str, *, owner: str, outcome: Outcome) -> None:
+        """See `SpoolBackend.settle`."""
+        if isinstance(outcome, Delivered):
+            state, next_at, error, remote_id = "delivered", None, None, outcome.remote_id
+        elif isinstance(outcome, RetryAt):
+            when = to_micros(require_aware(outcome.when, "RetryAt.when"))
+            state, next_at, error, remote_id = "pending", when, short_reason(outcome.reason), None
+        elif isinstance(outcome, DeadLetter):
+            state, next_at, error, remote_id = "dead", None, short_reason(outcome.reason), None
+        else:  # pragma: no cover - exhaustiveness guard for callers without a type checker
+            raise TypeError(f"unknown settlement outcome {type(outcome).__name__}")
+
+        def run(conn: sqlite3.Connection) -> None:
+            now_us = to_micros(self._now())
+            with write_transaction(conn):
+                row = conn.execute(
+                    "SELECT state, lease_owner, lease_expires_at FROM entries WHERE entry_id = ?",
+                    (entry_id,),
+                ).fetchone()
+                if row is None or row[0] != "leased" or row[1] != owner or row[2] <= now_us:
+                    raise LeaseLost(f"entry {entry_id} is not leased by {owner!r}")
+                conn.execute(
+                    "UPDATE entries SET state = ?, updated_at = ?, next_attempt_at = ?,"
+                    " last_error = COALESCE(?, last_error), remote_id = COALESCE(?, remote_id),"
+                    " lease_owner = NULL, lease_expires_at = NULL WHERE entry_id = ?",
+                    (state, now_us, next_at, error, remote_id, entry_id),
+                )
+
+        await self._call(run)
+
+    async def get(self, entry_id: str) -> EntryInfo | None:
+        """See `SpoolBackend.get`."""
+
+        def run(conn: sqlite3.Connection) -> EntryInfo | None:
+            row = conn.execute(f"{_SELECT_INFO} WHERE e.entry_id = ?", (entry_id,)).fetchone()
+            return None if row is None else _info(row)
+
+        return await self._call(run)
+
+    async def list_entries(
+        self, *, state: EntryState | None = None, sink: str | None = None, limit: int = 100
+    ) -> list[EntryInfo]:
+        """See `SpoolBackend.list_entries`."""
+
+        def run(conn: sqlite3.Connection) -> list[EntryInfo]:
+            rows = conn.execute(
+                f"{_SELECT_INFO} WHERE (:state IS NULL OR e.state = :state)"
+                " AND (:sink IS NULL OR e.sink = :sink) ORDER BY e.created_at, e.seq LIMIT :limit",
+                {"state": None if state is None else state.value, "sink": sink, "limit": max(limit, 0)},
+            ).fetchall()
+            return [_info(row) for row in rows]
+
+        return await self._call(run)
+
+    async def depth(self) -> dict[str, dict[str, int]]:
+        """See `SpoolBackend.depth`."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+            counts: dict[str, dict[str, int]] = {}
+            rows = conn.execute("SELECT sink, state, COUNT(*) FROM entries GROUP BY sink, state")
+            for sink, state, count in rows:
+                counts.setdefault(sink, {s.value: 0 for s in EntryState})[state] = count
+            return counts
+
+        return await self._call(run)
+
+    async def check_writable(self) -> None:
+        """See `SpoolBackend.check_writable`: commits (and fsyncs) one small metadata row."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            with write_transaction(conn):
+                conn.execute(
+                    "INSERT INTO spool_meta (key, value) VALUES ('last_writable_check', ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (self._now().isoformat(),),
+                )
+
+        await self._call(run)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return require_aware(self._clock(), "clock()")
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        return await asyncio.to_thread(self._locked, fn)
+
+    def _locked(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        with self._lock:
+            if self._conn is None:
+                raise SpoolUnavailable("spool is not open")
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                raise translate_sqlite_error(exc) from exc
+
+    def _open_sync(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                return
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SpoolUnavailable(f"cannot create spool directory ({type(exc).__name__})") from exc
+            try:
+                # ``timeout`` is SQLite's busy timeout; isolation_level=None: we issue BEGIN ourselves.
+                conn = sqlite3.connect(
+                    self._path,
+                    timeout=self._busy_timeout.total_seconds(),
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            except sqlite3.Error as exc:
+                raise translate_sqlite_error(exc) from exc
+            try:
+                self._configure(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise SpoolUnavailable(f"spool cannot use WAL journal (got {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn)
+            key_ids = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT DISTINCT p.key_id FROM payloads p JOIN entries e USING (dedup_key)"
+                    " WHERE e.state IN (?, ?)",
+                    _UNSETTLED,
+                )
+            }
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc) from exc
+        missing = sorted(key_ids - self._cipher.key_ids)
+        if missing:
+            raise SpoolCorrupt(f"unsettled spool entries use unconfigured key ids {missing}")
+        fsync_directory(self._path.parent)
+
+    def _close_sync(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+    def _bury_corrupt(
+        self, conn: sqlite3.Connection, entry_id: str, sink: str, now_us: int, exc: Exception
+    ) -> None:
+        conn.execute(
+            "UPDATE entries SET state = 'dead', updated_at = ?, next_attempt_at = NULL,"
+            " last_error = ?, lease_owner = NULL, lease_expires_at = NULL WHERE entry_id = ?",
+            (now_us, SpoolCorrupt.code, entry_id),
+        )
+        logger.error(
+            "spool entry cannot be decrypted; dead-lettered",
+            extra={
+                "entry_id": entry_id,
+                "sink": sink,
+                "code": SpoolCorrupt.code,
+                "error_class": type(exc).__name__,
+            },
+        )
+
+
+def _info(row: Sequence[Any]) -> EntryInfo:
+    (entry_id, sink, ticket_id, fingerprint, state, attempts, created, updated, next_at, error,
+     remote_id, lease_owner, lease_expires) = row  # fmt: skip
+    settled = state in ("delivered", "dead")
+    return EntryInfo(
+        entry_id=entry_id,
+        sink=sink,
+        ticket_id=ticket_id,
+        fingerprint=fingerprint,
+        state=EntryState(state),
+        attempts=attempts,
+        created_at=from_micros(created),
+        updated_at=from_micros(updated),
+        next_attempt_at=None if settled else optional_from_micros(next_at),
+        last_error=error,
+        remote_id=remote_id,
+        lease_owner=lease_owner,
+        lease_expires_at=optional_from_micros(lease_expires),
+    )
+
+
+__all__ = ["SqliteSpool"]

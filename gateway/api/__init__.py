@@ -1,0 +1,1 @@
+"""HTTP routes, grouped by concern; `gateway.api.router` aggregates them."""

@@ -1,0 +1,98 @@
+"""The ingest loop: record -> normalize -> seal (redact) -> durable spool put -> only then ack.
+
+Failures are routed by class: an input that cannot be normalized or sealed is quarantined
+(encrypted) and reported as rejected; a spool that cannot commit raises `SpoolUnavailable`, so the
+caller does not acknowledge and the sender retries. Nothing is logged with its payload.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from adapters.base import Ack, SourceRecord
+from fallback.spool import SpoolBackend
+from gateway.quarantine import Quarantine
+from normalizers.errors import NormalizationError
+from normalizers.normalizer import Normalizer
+from normalizers.sealing import Sealer
+
+log = logging.getLogger("rcmgw.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What happened to one accepted record."""
+
+    ticket_id: str
+    fingerprint: str
+    created: bool
+    entry_ids: tuple[str, ...]
+
+
+class RecordQuarantined(Exception):
+    """The record could not be made into a sealed ticket; its raw input is in quarantine."""
+
+    code = "input.quarantined"
+
+    def __init__(self, quarantine_id: str, cause_code: str) -> None:
+        super().__init__(f"quarantined as {quarantine_id} ({cause_code})")
+        self.quarantine_id = quarantine_id
+        self.cause_code = cause_code
+
+
+class IngestPipeline:
+    """Turns records into spooled, sealed tickets."""
+
+    def __init__(
+        self,
+        normalizer: Normalizer,
+        sealer: Sealer,
+        spool: SpoolBackend,
+        sinks: Sequence[str],
+        quarantine: Quarantine,
+        on_spooled: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._normalizer = normalizer
+        self._sealer = sealer
+        self._spool = spool
+        self._sinks = tuple(sinks)
+        self._quarantine = quarantine
+        self._on_spooled = on_spooled
+
+    async def ingest(self, record: SourceRecord, ack: Ack | None = None) -> IngestResult:
+        """Normalize, seal and durably spool ``record``; await ``ack`` only after the commit.
+
+        Raises `RecordQuarantined` when normalization or sealing fails (the raw input is kept
+        encrypted) and `fallback.errors.SpoolUnavailable` when the spool cannot commit.
+        """
+        try:
+            draft = self._normalizer.normalize(record)
+            sealed = self._sealer.seal(draft)
+        except NormalizationError as error:
+            receipt = self._quarantine.put(
+                record.raw_digest_input, source=record.source_system, code=error.code,
+                reason=f"{type(error).__name__}: {error}",
+            )
+            log.warning(
+                "record quarantined",
+                extra={"quarantine_id": receipt.quarantine_id, "code": error.code,
+                       "record_type": record.record_type, "error_class": type(error).__name__},
+            )
+            raise RecordQuarantined(receipt.quarantine_id, error.code) from error
+        put = await self._spool.put(sealed.ticket, dedup_key=sealed.dedup_key, sinks=self._sinks)
+        log.info(
+            "ticket spooled",
+            extra={"ticket_id": sealed.ticket.id, "fingerprint": sealed.ticket.fingerprint,
+                   "new_ticket": put.created, "record_type": record.record_type,
+                   "category": sealed.ticket.payload.category, "control_ids": dict(record.control_ids)},
+        )
+        if put.created:
+            self._on_spooled()
+        if ack is not None:
+            await ack()
+        return IngestResult(
+            ticket_id=sealed.ticket.id, fingerprint=sealed.ticket.fingerprint,
+            created=put.created, entry_ids=put.entry_ids,
+        )

@@ -1,0 +1,140 @@
+"""One place that maps every exception class to its HTTP problem+json response (RFC 9457).
+
+Bodies carry a type URI, a title, the status, a short ``detail`` that never quotes input values,
+the error ``code``, the request id, and for rejected input the list of ``problems`` (field ->
+what is wrong). No stack traces, no exception text from libraries or remote systems.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from adapters.errors import InputRejected, InputTooLarge, UnsupportedInput
+from fallback.errors import SpoolUnavailable
+from gateway.auth.errors import AuthenticationFailed, ScopeDenied
+from gateway.pipeline import RecordQuarantined
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://rcm-gateway.example/problems/"
+log = logging.getLogger("rcmgw.http")
+
+
+def request_id(request: Request) -> str:
+    """The request's id (set by the middleware; generated if missing)."""
+    value = getattr(request.state, "request_id", None)
+    if not isinstance(value, str):
+        value = secrets.token_hex(8)
+        request.state.request_id = value
+    return value
+
+
+def problem(
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    extra: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, object] = {
+        "type": TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": request_id(request),
+    }
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _problems_list(error: InputRejected) -> list[dict[str, str]]:
+    return [{"field": field, "message": message} for field, message in error.problems]
+
+
+async def _input_rejected(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, InputRejected)
+    if isinstance(error, InputTooLarge):
+        return problem(request, 413, error.code, "Request body too large", error.message)
+    status = 422 if isinstance(error, UnsupportedInput) else 400
+    extra: dict[str, object] = {"problems": _problems_list(error)}
+    quarantine_id = getattr(error, "quarantine_id", None)
+    if quarantine_id:
+        extra["quarantine_id"] = quarantine_id
+    return problem(request, status, error.code, "Invalid input", error.message, extra=extra)
+
+
+async def _quarantined(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RecordQuarantined)
+    return problem(
+        request, 422, error.code, "Input could not be processed safely",
+        f"the input was quarantined ({error.cause_code}); it was not accepted",
+        extra={"quarantine_id": error.quarantine_id},
+    )
+
+
+async def _auth_failed(request: Request, error: Exception) -> JSONResponse:
+    return problem(
+        request, 401, "auth.failed", "Unauthorized", "a valid bearer token is required",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+async def _scope_denied(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ScopeDenied)
+    return problem(
+        request, 403, "auth.scope", "Forbidden", f"this route requires the scope {error.required}",
+        headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{error.required}"'},
+    )
+
+
+async def _spool_unavailable(request: Request, error: Exception) -> JSONResponse:
+    log.error("spool unavailable", extra={"code": getattr(error, "code", "spool"), "request_id": request_id(request)})
+    return problem(
+        request, 503, "spool.unavailable", "Service unavailable",
+        "the spool cannot commit right now; nothing was accepted, retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http")
+    return problem(request, error.status_code, code, "Request failed", "see status", headers=error.headers)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        {"field": ".".join(str(part) for part in item.get("loc", ())), "message": str(item.get("msg", ""))}
+        for item in error.errors()
+    ]
+    return problem(request, 400, "input.rejected", "Invalid input", "the request is not valid",
+                   extra={"problems": problems})
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled error", extra={"error_class": type(error).__name__, "request_id": request_id(request)})
+    return problem(request, 500, "internal", "Internal error", "an internal error occurred; see the log by request id")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register every exception -> problem+json mapping on ``app``."""
+    app.add_exception_handler(InputRejected, _input_rejected)
+    app.add_exception_handler(RecordQuarantined, _quarantined)
+    app.add_exception_handler(AuthenticationFailed, _auth_failed)
+    app.add_exception_handler(ScopeDenied, _scope_denied)
+    app.add_exception_handler(SpoolUnavailable, _spool_unavailable)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,113 @@
+"""Wiring: builds every part of the gateway from `Settings` and owns their life cycle.
+
+This is the only place where adapters, normalizers, redaction and fallback meet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from fallback.cipher import PayloadCipher
+from fallback.file_sink import FileSink
+from fallback.retry import RetryPolicy
+from fallback.sink import Sink
+from fallback.sqlite_spool import SqliteSpool
+from fallback.worker import DeliveryWorker
+from gateway.auth.tokens import DevIssuer, TokenValidator
+from gateway.keys import GatewayKeys, load_or_create_keys
+from gateway.pipeline import IngestPipeline
+from gateway.quarantine import Quarantine
+from gateway.settings import Settings
+from normalizers.normalizer import Normalizer
+from normalizers.sealing import Sealer
+from redaction import Pseudonymizer, Redactor, default_detector_registry
+
+log = logging.getLogger("rcmgw.runtime")
+
+
+def build_sealer(keys: GatewayKeys) -> Sealer:
+    """The redactor-backed sealer for ``keys``."""
+    pseudonymizer = Pseudonymizer(keys.pseudonym)
+    return Sealer(Redactor(pseudonymizer, default_detector_registry()), pseudonymizer)
+
+
+@dataclass
+class Runtime:
+    """Every long-lived object of a running gateway."""
+
+    settings: Settings
+    keys: GatewayKeys
+    spool: SqliteSpool
+    sinks: dict[str, Sink]
+    pipeline: IngestPipeline
+    quarantine: Quarantine
+    issuer: DevIssuer
+    validator: TokenValidator
+    workers: list[DeliveryWorker] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        """Create (but do not start) the runtime; generates dev keys on first use."""
+        keys = load_or_create_keys(settings.keys_dir)
+        cipher = PayloadCipher(keys.spool_keys, keys.spool_active)
+        spool = SqliteSpool(settings.spool_file, cipher)
+        sinks: dict[str, Sink] = {"file": FileSink(settings.outbox_file, name="file")}
+        quarantine = Quarantine(settings.quarantine_dir, cipher)
+        issuer = DevIssuer(keys.issuer_key, issuer=settings.token_issuer, audience=settings.token_audience)
+        validator = TokenValidator(
+            issuer.key_set, issuer=settings.token_issuer, audience=settings.token_audience,
+            leeway=settings.token_leeway_seconds,
+        )
+        workers: list[DeliveryWorker] = []
+
+        def notify() -> None:
+            for worker in workers:
+                worker.notify()
+
+        pipeline = IngestPipeline(
+            Normalizer(), build_sealer(keys), spool, list(sinks), quarantine, on_spooled=notify
+        )
+        return cls(
+            settings=settings, keys=keys, spool=spool, sinks=sinks, pipeline=pipeline,
+            quarantine=quarantine, issuer=issuer, validator=validator, workers=workers,
+        )
+
+    def notify(self) -> None:
+        """Wake every delivery worker (a ticket was just spooled)."""
+        for worker in self.workers:
+            worker.notify()
+
+    async def start(self, *, delivery: bool | None = None) -> None:
+        """Open the spool and sinks; start one delivery worker per sink unless disabled."""
+        await self.spool.open()
+        run_delivery = self.settings.delivery_enabled if delivery is None else delivery
+        if not run_delivery:
+            return
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        for sink in self.sinks.values():
+            await sink.open()
+            worker = DeliveryWorker(
+                self.spool, sink, policy=RetryPolicy(), owner=f"{owner}:{sink.name}",
+                poll_interval=self.settings.delivery_poll_interval,
+            )
+            self.workers.append(worker)
+            self._tasks.append(asyncio.create_task(worker.run(self._stop), name=f"deliver-{sink.name}"))
+        log.info("delivery started", extra={"sinks": ",".join(self.sinks)})
+
+    async def stop(self) -> None:
+        """Stop workers, close sinks and the spool."""
+        self._stop.set()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for sink in self.sinks.values():
+            await sink.aclose()
+        await self.spool.aclose()

@@ -1,0 +1,2 @@
+"""Normalization: the canonical `TicketPayload`, drafts, rules, routing, fingerprints, and sealing a
+draft through the redactor into a `SealedTicket`."""

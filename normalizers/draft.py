@@ -1,0 +1,51 @@
+"""`TicketDraft`: a ticket being built by the normalizer and its rules, before redaction.
+
+A draft may still hold PHI: in ``identifiers`` (values the adapter marked) and in ``summary`` and
+``description`` (built from source free text). Only `normalizers.sealing.seal` turns it into a
+`SealedTicket`, through the redactor. Rules work on drafts with `dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from normalizers.payload import Code, Financial, Origin, Payer, Priority, SourceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class DraftIdentifier:
+    """An identifier to pseudonymize: its kind label, where it came from, and whether the ticket
+    should list its token as a subject (patient, claim, account)."""
+
+    kind: str
+    field: str
+    value: str = field(repr=False)
+    subject: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDraft:
+    """Everything a ticket will carry, with text not yet redacted."""
+
+    source: SourceInfo
+    received_at: datetime
+    category: str
+    taxonomy_version: str
+    summary: str
+    occurred_at: datetime | None = None
+    origin: Origin = Origin.SYSTEM_GENERATED
+    codes: tuple[Code, ...] = ()
+    payer: Payer | None = None
+    facility: str | None = None
+    financial: Financial = field(default_factory=Financial)
+    priority: Priority = Priority.NORMAL
+    tier: int = 1
+    queue: str = "unrouted"
+    rule_id: str = "none"
+    rationale: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    description: str = field(default="", repr=False)
+    identifiers: tuple[DraftIdentifier, ...] = ()
+    dedup_basis: str = field(default="", repr=False)
+    raw_digest_input: bytes = field(default=b"", repr=False)

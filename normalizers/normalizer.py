@@ -1,0 +1,36 @@
+"""`Normalizer`: picks the builder for a record type, then folds the rule chain over the draft."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from adapters.base import SourceRecord
+from normalizers.draft import TicketDraft
+from normalizers.errors import UnsupportedRecord
+from normalizers.json_event import normalize_json_event
+from normalizers.rules import RuleChain, default_rules
+from normalizers.taxonomy import Taxonomy, load_taxonomy
+
+DraftBuilder = Callable[[SourceRecord, Taxonomy], TicketDraft]
+
+
+class Normalizer:
+    """Record -> draft. Builders are registered per record type; rules apply to every draft."""
+
+    def __init__(self, taxonomy: Taxonomy | None = None, rules: RuleChain | None = None) -> None:
+        self.taxonomy = taxonomy or load_taxonomy()
+        self._rules = rules or default_rules(self.taxonomy)
+        self._builders: dict[str, DraftBuilder] = {}
+        self.register("json-event", normalize_json_event)
+
+    def register(self, record_type: str, builder: DraftBuilder) -> None:
+        """Use ``builder`` for records of ``record_type``."""
+        self._builders[record_type] = builder
+
+    def normalize(self, record: SourceRecord) -> TicketDraft:
+        """The routed draft for ``record``; `UnsupportedRecord` when no builder handles its type."""
+        try:
+            builder = self._builders[record.record_type]
+        except KeyError:
+            raise UnsupportedRecord(f"no normalizer for record type {record.record_type!r}") from None
+        return self._rules.apply(record, builder(record, self.taxonomy))

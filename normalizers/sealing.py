@@ -1,0 +1,93 @@
+"""Sealing: a draft goes through the redactor and comes out as a `SealedTicket`, the only type the
+spool accepts. If anything fails here the record fails closed (`SealingFailed`): the caller
+quarantines it and never spools it.
+
+The dedup key and the ticket id come from the source's own id when it has one, otherwise from a
+keyed digest of the raw input (a plain hash of a PHI-bearing body could be brute-forced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from normalizers.draft import TicketDraft
+from normalizers.errors import SealingFailed
+from normalizers.fingerprint import fingerprint
+from normalizers.payload import RedactionReport, Routing, SubjectRef, TicketPayload
+from normalizers.sealed import _SEAL_CAPABILITY, SealedTicket
+from redaction import Identifier, IdentifierKind, Pseudonymizer, RedactionError, Redactor
+
+
+@dataclass(frozen=True, slots=True)
+class SealResult:
+    """A sealed ticket and the spool dedup key of the input it came from."""
+
+    ticket: SealedTicket
+    dedup_key: str
+
+
+class Sealer:
+    """Seals drafts with one redactor and pseudonym key."""
+
+    def __init__(self, redactor: Redactor, pseudonymizer: Pseudonymizer) -> None:
+        self._redactor = redactor
+        self._pseudonymizer = pseudonymizer
+
+    def dedup_key(self, draft: TicketDraft) -> str:
+        """The spool dedup key: stable for the same input, never derived from clear PHI alone."""
+        if draft.dedup_basis:
+            return "id:" + hashlib.sha256(draft.dedup_basis.encode("utf-8")).hexdigest()
+        return "raw:" + self._pseudonymizer.digest(draft.raw_digest_input)
+
+    def seal(self, draft: TicketDraft) -> SealResult:
+        """Redact ``draft`` and build its `SealedTicket`; raises `SealingFailed` on any failure."""
+        identifiers = [
+            Identifier(kind=IdentifierKind.parse(item.kind), value=item.value, field=item.field)
+            for item in draft.identifiers
+        ]
+        texts = {"summary": draft.summary, "description": draft.description}
+        try:
+            outcome = self._redactor.redact(identifiers, texts)
+        except RedactionError as error:
+            raise SealingFailed(f"redaction failed ({error.code})") from error
+        except Exception as error:  # noqa: BLE001 - any failure inside redaction must fail closed
+            raise SealingFailed(f"redaction failed ({type(error).__name__})") from error
+        subjects: list[SubjectRef] = []
+        seen: set[str] = set()
+        for item, token in zip(draft.identifiers, outcome.tokens, strict=True):
+            if item.subject and token not in seen:
+                seen.add(token)
+                subjects.append(SubjectRef(kind=IdentifierKind.parse(item.kind).value, token=token))
+        dedup_key = self.dedup_key(draft)
+        try:
+            payload = TicketPayload(
+                id="tkt_" + hashlib.sha256(dedup_key.encode("utf-8")).hexdigest()[:32],
+                fingerprint=fingerprint(draft),
+                source=draft.source,
+                received_at=draft.received_at,
+                occurred_at=draft.occurred_at,
+                origin=draft.origin,
+                category=draft.category,
+                taxonomy_version=draft.taxonomy_version,
+                codes=list(draft.codes),
+                payer=draft.payer,
+                facility=draft.facility,
+                financial=draft.financial,
+                subjects=subjects,
+                priority=draft.priority,
+                tier=draft.tier,
+                routing=Routing(queue=draft.queue, rule_id=draft.rule_id, rationale=list(draft.rationale)),
+                tags=list(draft.tags),
+                summary=outcome.texts["summary"][:300] or "(no summary)",
+                description=outcome.texts["description"],
+                redaction=RedactionReport(
+                    policy_version=outcome.policy_version, key_id=outcome.key_id, counts=dict(outcome.counts)
+                ),
+            )
+        except ValidationError as error:
+            fields = sorted({".".join(str(part) for part in item["loc"]) for item in error.errors()})
+            raise SealingFailed(f"sealed payload invalid at {', '.join(fields)}") from None
+        return SealResult(ticket=SealedTicket._create(_SEAL_CAPABILITY, payload), dedup_key=dedup_key)

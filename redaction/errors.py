@@ -1,0 +1,35 @@
+"""Exceptions raised by redaction.
+
+    RedactionError (code "redaction")            base; the record must fail closed (quarantine)
+    +-- PseudonymKeyError (code "redaction.key") the pseudonym key is missing, short or unreadable
+    +-- DetectorFailure (code "redaction.detector")  a detector raised; the text was not redacted
+    +-- LeakCheckFailure (code "redaction.leak")     a clear identifier survived redaction
+
+Messages carry kinds, detector names and counts, never the values.
+"""
+
+from __future__ import annotations
+
+
+class RedactionError(Exception):
+    """Base class: redaction could not guarantee a PHI-free result; the caller fails closed."""
+
+    code = "redaction"
+
+
+class PseudonymKeyError(RedactionError):
+    """Raised when the pseudonym key cannot be loaded or is shorter than 32 bytes."""
+
+    code = "redaction.key"
+
+
+class DetectorFailure(RedactionError):  # noqa: N818 - public name fixed by the design
+    """Raised when a detector fails on a text; the text is treated as unredactable."""
+
+    code = "redaction.detector"
+
+
+class LeakCheckFailure(RedactionError):  # noqa: N818 - public name fixed by the design
+    """Raised when the final check finds a known clear value still present in redacted output."""
+
+    code = "redaction.leak"

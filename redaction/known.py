@@ -1,0 +1,139 @@
+"""The known-value layer: find a record's own identifiers, in any common spelling, in its free text.
+
+Adapters know which fields are identifiers (PID-5, NM1, DMG). The same values are often typed again
+in comments, so every identifier is turned into one regular expression that matches its variants:
+
+- ID and PHONE values match with up to three spaces or punctuation marks between any two of their
+  characters (``123-45-6789``, ``123456789``, ``123 45 6789``), case-insensitively, and never as
+  part of a longer run of digits (or letters) of the same class;
+- NAME values match as any sequence of their parts, in any order, joined by ``^``, ``,``, ``.`` or
+  whitespace (``SMITH^JOHN``, ``John Smith``, ``Smith, John``); each part of three or more letters
+  also matches alone, a lower-confidence variant that over-redacts rather than leaks;
+- DATE values match every common form of the same day (`redaction.date_forms`);
+- EMAIL values match literally, case-insensitively; TEXT values (addresses, URLs, IPs) match word by
+  word with up to three separator characters between words.
+
+Values shorter than three characters in normal form are not searched (they would match everywhere).
+All patterns use bounded or possessive repetition over disjoint character classes, so a scan is
+linear in the text for each identifier.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redaction.date_forms import date_variants_pattern, parse_date
+from redaction.kinds import IdentifierKind
+from redaction.normalize import ValueFamily, family_of, id_chars, name_parts, phone_digits, words
+
+MIN_SEARCH_LENGTH = 3
+ID_SEPARATOR = r"[\W_]{0,3}+"
+_NAME_SEPARATOR = r"[\s,^.]{1,3}+"
+_WORD_SEPARATOR = r"[\W_]{1,3}+"
+_NOT_AFTER_LETTER = r"(?<![^\W\d_])"
+_NOT_BEFORE_LETTER = r"(?![^\W\d_])"
+
+
+def id_pattern(chars: str, separator: str) -> str:
+    """Regex source for ``chars`` with ``separator`` between every two characters.
+
+    The match may not continue a run of the same class: a value starting with a digit may not
+    follow a digit, one starting with a letter may not follow a letter (and likewise at the end).
+    """
+    before = "(?<![0-9])" if chars[0].isdigit() else _NOT_AFTER_LETTER
+    after = "(?![0-9])" if chars[-1].isdigit() else _NOT_BEFORE_LETTER
+    return before + separator.join(re.escape(char) for char in chars) + after
+
+
+def text_pattern(pieces: Sequence[str], separator: str) -> str:
+    """Regex source for the words ``pieces`` joined by ``separator``, on word boundaries."""
+    return r"(?<!\w)" + separator.join(re.escape(piece) for piece in pieces) + r"(?!\w)"
+
+
+def _spellings(parts: Sequence[str]) -> list[str]:
+    # Both the written and the casefolded form: IGNORECASE cannot match "ß" against "SS".
+    found = {spelling for part in parts for spelling in (part, part.casefold())}
+    return sorted(found, key=lambda spelling: (-len(spelling), spelling))
+
+
+def _name_pattern(value: str) -> str | None:
+    parts = name_parts(value)
+    alternatives: list[str] = []
+    distinct = len({part.casefold() for part in parts})
+    if distinct >= 2:
+        unit = "(?:" + "|".join(re.escape(s) for s in _spellings(parts)) + r")(?!\w)"
+        alternatives.append(rf"(?<!\w){unit}(?:{_NAME_SEPARATOR}{unit}){{1,{distinct - 1}}}")
+    pieces = {piece for part in parts for piece in [*re.split(r"[-']", part), part]}
+    singles = [piece for piece in pieces if len(piece) >= MIN_SEARCH_LENGTH]
+    if singles:
+        alternatives.append(r"(?<!\w)(?:" + "|".join(re.escape(s) for s in _spellings(singles)) + r")(?!\w)")
+    return "|".join(alternatives) or None
+
+
+def _text_pattern(value: str) -> str | None:
+    pieces = words(value)
+    if sum(len(piece) for piece in pieces) < MIN_SEARCH_LENGTH:
+        return None
+    return text_pattern(pieces, _WORD_SEPARATOR)
+
+
+def variants_pattern(kind: IdentifierKind, value: str) -> str | None:
+    """Regex source (compile with IGNORECASE) matching ``value`` and its variants as ``kind``.
+
+    None when the value is too short to search for without matching unrelated text.
+    """
+    family = family_of(kind)
+    if family in (ValueFamily.ID, ValueFamily.PHONE):
+        chars = id_chars(value) if family is ValueFamily.ID else phone_digits(value)
+        return id_pattern(chars, ID_SEPARATOR) if len(chars) >= MIN_SEARCH_LENGTH else None
+    if family is ValueFamily.NAME:
+        return _name_pattern(value)
+    if family is ValueFamily.EMAIL:
+        address = value.strip()
+        if len(address) < MIN_SEARCH_LENGTH:
+            return None
+        return r"(?<![\w.%+\-])" + re.escape(address) + r"(?![\w\-])"
+    if family is ValueFamily.DATE:
+        parsed = parse_date(value)
+        if parsed is not None:
+            return date_variants_pattern(parsed)
+    return _text_pattern(value)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownMatch:
+    """Identifier number ``index`` (position in the record's list) was found at ``[start, end)``."""
+
+    start: int
+    end: int
+    index: int
+
+
+class KnownValueMatcher:
+    """Finds a record's identifiers in free text, compiled once per record.
+
+    Contract: ``find(text)`` returns every match of every identifier's variants, possibly
+    overlapping one another (the redactor resolves overlaps), in identifier order. Identifiers whose
+    variants are identical to an earlier identifier's are searched once, under the earlier index.
+    """
+
+    def __init__(self, values: Sequence[tuple[IdentifierKind, str]]) -> None:
+        self._patterns: list[tuple[int, re.Pattern[str]]] = []
+        seen: set[str] = set()
+        for index, (kind, value) in enumerate(values):
+            source = variants_pattern(kind, value)
+            if source is None or source in seen:
+                continue
+            seen.add(source)
+            self._patterns.append((index, re.compile(source, re.IGNORECASE)))
+
+    def find(self, text: str) -> list[KnownMatch]:
+        """Every match of every identifier in ``text``."""
+        return [
+            KnownMatch(match.start(), match.end(), index)
+            for index, pattern in self._patterns
+            for match in pattern.finditer(text)
+            if match.end() > match.start()
+        ]

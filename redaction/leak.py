@@ -1,0 +1,98 @@
+"""The final leak check: no identifier's clear value may survive in redacted text.
+
+This is the safety net under the known-value and detector layers, so it is deliberately looser than
+the matcher: after every pseudonym token is blanked out of the output,
+
+- ID and PHONE values are looked for with *any* run of spaces and punctuation between their
+  characters (the matcher allows at most three);
+- NAME parts are looked for in the casefolded text, so spellings that regular-expression case
+  folding cannot match (``STRASSE`` for ``Straße``) are still caught;
+- EMAIL values are looked for as casefolded substrings, TEXT values word by word with any separator
+  run, DATE values in every common form of the same day.
+
+Only values whose normal form is at least four characters long are checked (shorter ones occur by
+chance). A hit raises `LeakCheckFailure` in the redactor, naming the kind and the fields only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from redaction.date_forms import date_variants_pattern, parse_date
+from redaction.kinds import IdentifierKind
+from redaction.known import id_pattern, text_pattern
+from redaction.normalize import ValueFamily, family_of, name_parts, normalize, words
+from redaction.pseudonym import TOKEN_PATTERN
+
+MIN_LEAK_LENGTH = 4
+_TOKENS = re.compile(TOKEN_PATTERN)
+_ANY_SEPARATOR = r"[\W_]*+"
+_ANY_WORD_SEPARATOR = r"[\W_]++"
+
+
+@dataclass(frozen=True, slots=True)
+class Leak:
+    """Identifier number ``index`` still occurs in text field ``field``."""
+
+    index: int
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    index: int
+    pattern: re.Pattern[str]
+    casefolded: bool
+
+
+def _probe_source(kind: IdentifierKind, value: str) -> tuple[str, bool] | None:
+    """Regex source for the leak probe and whether it runs on casefolded text; None to skip."""
+    normal = normalize(kind, value)
+    if len(normal) < MIN_LEAK_LENGTH:
+        return None
+    family = family_of(kind)
+    if family in (ValueFamily.ID, ValueFamily.PHONE):
+        return id_pattern(normal, _ANY_SEPARATOR), False
+    if family is ValueFamily.NAME:
+        parts = sorted({part.casefold() for part in name_parts(value) if len(part) >= MIN_LEAK_LENGTH})
+        if not parts:
+            return None
+        return r"(?<!\w)(?:" + "|".join(re.escape(part) for part in parts) + r")(?!\w)", True
+    if family is ValueFamily.EMAIL:
+        return re.escape(normal), True
+    if family is ValueFamily.DATE:
+        parsed = parse_date(value)
+        if parsed is not None:
+            return date_variants_pattern(parsed), False
+    return text_pattern(words(normal), _ANY_WORD_SEPARATOR), True
+
+
+class LeakChecker:
+    """Looks for a record's identifiers in redacted text; built once per record.
+
+    Contract: ``first_leak(texts)`` returns the first (identifier order, then field order)
+    identifier whose clear value occurs in a text, or None. It never returns the value itself.
+    """
+
+    def __init__(self, values: Sequence[tuple[IdentifierKind, str]]) -> None:
+        self._probes: list[_Probe] = []
+        for index, (kind, value) in enumerate(values):
+            probe = _probe_source(kind, value)
+            if probe is not None:
+                source, casefolded = probe
+                self._probes.append(_Probe(index, re.compile(source, re.IGNORECASE), casefolded))
+
+    def first_leak(self, texts: Mapping[str, str]) -> Leak | None:
+        """The first identifier still present in any of ``texts``, or None when all are clean."""
+        if not self._probes:
+            return None
+        blanked = {field: _TOKENS.sub(" ", text) for field, text in texts.items()}
+        folded = {field: text.casefold() for field, text in blanked.items()}
+        for probe in self._probes:
+            haystacks = folded if probe.casefolded else blanked
+            for field, text in haystacks.items():
+                if probe.pattern.search(text):
+                    return Leak(probe.index, field)
+        return None

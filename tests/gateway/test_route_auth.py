@@ -1,0 +1,53 @@
+"""Deny by default: every route but the health checks depends on a scope requirement."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from gateway.api.health import PUBLIC_PATHS
+from gateway.app import create_app
+from gateway.auth.deps import ScopeRequirement
+from gateway.auth.scopes import Scope
+from gateway.settings import Settings
+
+
+def route_scopes(app: FastAPI) -> dict[str, list[Scope]]:
+    """Every route's path -> the scopes its dependencies require (an empty list: unguarded)."""
+    found: dict[str, list[Scope]] = {}
+    for context in iter_route_contexts(app.routes):
+        scopes: list[Scope] = []
+        dependant = getattr(context, "dependant", None)
+        stack = [dependant] if dependant is not None else []
+        while stack:
+            current = stack.pop()
+            if isinstance(current.call, ScopeRequirement):
+                scopes.append(current.call.scope)
+            stack.extend(current.dependencies)
+        found[str(context.path)] = scopes
+    return found
+
+
+def test_every_route_requires_a_scope_except_health(settings: Settings) -> None:
+    scopes = route_scopes(create_app(settings))
+    assert {"/v1/events", "/healthz", "/readyz"} <= set(scopes)
+    unguarded = sorted(path for path, required in scopes.items() if not required and path not in PUBLIC_PATHS)
+    assert unguarded == []
+
+
+def test_the_enumeration_catches_an_unguarded_route(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/v1/oops")
+    async def oops() -> dict[str, str]:
+        return {}
+
+    assert route_scopes(app)["/v1/oops"] == []
+
+
+def test_events_route_requires_events_write(settings: Settings) -> None:
+    assert route_scopes(create_app(settings))["/v1/events"] == [Scope.EVENTS_WRITE]
+
+
+def test_public_paths_are_only_health() -> None:
+    assert frozenset({"/healthz", "/readyz"}) == PUBLIC_PATHS
