@@ -7,8 +7,9 @@ codes, payer ids, amounts, control numbers) and *PHI* (`PhiValue`s the redactor 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar, Protocol, runtime_checkable
@@ -24,7 +25,7 @@ class PhiValue:
 
     kind: str
     field: str
-    value: str = field(repr=False)
+    value: str = dataclasses.field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +40,11 @@ class SourceRecord:
     source_format: str
     facts: Mapping[str, FactValue]
     phi: tuple[PhiValue, ...] = ()
-    texts: Mapping[str, str] = field(default_factory=dict)
-    control_ids: Mapping[str, str] = field(default_factory=dict)
+    texts: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    control_ids: Mapping[str, str] = dataclasses.field(default_factory=dict)
     received_at: datetime | None = None
     idempotency_id: str | None = None
-    raw_digest_input: bytes = field(default=b"", repr=False)
+    raw_digest_input: bytes = dataclasses.field(default=b"", repr=False)
 
 
 Ack = Callable[[], Awaitable[None]]

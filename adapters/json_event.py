@@ -138,8 +138,9 @@ def problems_from(error: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
-def parse_event(body: bytes, *, received_at: datetime | None = None,
-                max_bytes: int = DEFAULT_MAX_BYTES) -> SourceRecord:
+def parse_event(
+    body: bytes, *, received_at: datetime | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> SourceRecord:
     """Validate one JSON event and turn it into a `SourceRecord`.
 
     Raises `InputTooLarge` past ``max_bytes`` and `InputRejected` (with field-level problems) when

@@ -37,21 +37,21 @@ class SpoolError(FallbackError):
     code: ClassVar[str] = "spool"
 
 
-class SpoolUnavailable(SpoolError):  # noqa: N818 - names fixed by the gateway's API
+class SpoolUnavailable(SpoolError):
     """Raised when the spool cannot write or commit (disk full, I/O error, locked, read-only, not
     open). Nothing was stored: the caller must not acknowledge its source."""
 
     code: ClassVar[str] = "spool.unavailable"
 
 
-class SpoolCorrupt(SpoolError):  # noqa: N818 - names fixed by the gateway's API
+class SpoolCorrupt(SpoolError):
     """Raised when stored bytes fail authenticated decryption (wrong or unknown key id, tampered or
     damaged ciphertext), do not decode to a valid payload, or the database file itself is damaged."""
 
     code: ClassVar[str] = "spool.corrupt"
 
 
-class LeaseLost(SpoolError):  # noqa: N818 - names fixed by the gateway's API
+class LeaseLost(SpoolError):
     """Raised by ``settle`` when the entry is not leased by the caller: another owner holds it, it
     is not leased at all, it does not exist, or the caller's lease has expired. The entry will be
     (or was) leased again; the sink's idempotency makes the repeated delivery harmless."""

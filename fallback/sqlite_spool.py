@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 
@@ -71,12 +71,6 @@ _INFO_COLUMNS: Final = (
 )
 _SELECT_INFO: Final = f"SELECT {_INFO_COLUMNS} FROM entries e JOIN payloads p USING (dedup_key)"  # noqa: S608
 _UNSETTLED: Final = ("pending", "leased")
-
-
-def _restore(body: bytes) -> SealedTicket:
-    # The cast is needed because SealedTicket.__init__ returns NoReturn, which makes mypy type the
-    # class object as ``() -> Never`` and hide its classmethods.
-    return cast("type[SealedTicket]", SealedTicket).restore(body)
 
 
 def _aad(dedup_key: str) -> bytes:
@@ -180,7 +174,7 @@ class SqliteSpool:
                 for entry_id, attempts, created_at, dedup_key, key_id, blob in rows:
                     try:
                         body = self._cipher.decrypt(key_id, blob, _aad(dedup_key))
-                        ticket = _restore(body)
+                        ticket = SealedTicket.restore(body)
                     except (SpoolCorrupt, ValidationError) as exc:
                         self._bury_corrupt(conn, entry_id, sink, now_us, exc)
                         continue

@@ -12,7 +12,9 @@ SAMPLE_EVENT: dict[str, object] = {
     "error": {
         "code": "97",
         "code_system": "CARC",
-        "message": "Claim denied: service bundled with another procedure. Patient Jane Sample, DOB 04/12/1961.",
+        "message": (
+            "Claim denied: service bundled with another procedure. Patient Jane Sample, DOB 04/12/1961."
+        ),
     },
     "payer": {"id": "87726", "name": "Example Health Plan"},
     "amounts": {"billed": "1250.00", "paid": "0.00"},
@@ -27,9 +29,12 @@ def quickstart_banner(base_url: str, token: str, outbox: Path, sample_file: Path
         [
             "curl -sS -X POST",
             shlex.quote(f"{base_url}/v1/events"),
-            "-H", shlex.quote(f"Authorization: Bearer {token}"),
-            "-H", shlex.quote("Content-Type: application/json"),
-            "--data", shlex.quote(json.dumps(SAMPLE_EVENT, separators=(",", ":"))),
+            "-H",
+            shlex.quote(f"Authorization: Bearer {token}"),
+            "-H",
+            shlex.quote("Content-Type: application/json"),
+            "--data",
+            shlex.quote(json.dumps(SAMPLE_EVENT, separators=(",", ":"))),
         ]
     )
     lines = [
@@ -42,5 +47,9 @@ def quickstart_banner(base_url: str, token: str, outbox: Path, sample_file: Path
     ]
     if sample_file is not None:
         lines += ["Or ingest a sample file:", "", f"  rcmgw ingest {sample_file}", ""]
-    lines += [f"Tickets appear in {outbox}", "Mint other tokens with: rcmgw token --client NAME --scope SCOPE", ""]
+    lines += [
+        f"Tickets appear in {outbox}",
+        "Mint other tokens with: rcmgw token --client NAME --scope SCOPE",
+        "",
+    ]
     return "\n".join(lines)

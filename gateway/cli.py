@@ -76,14 +76,17 @@ def serve(config: ConfigOption = None) -> None:
         sock.bind((settings.http_host, settings.http_port))
     except OSError as error:
         raise _fail(
-            f"cannot listen on {settings.http_host}:{settings.http_port}: {error.strerror}", ExitCode.UNAVAILABLE
+            f"cannot listen on {settings.http_host}:{settings.http_port}: {error.strerror}",
+            ExitCode.UNAVAILABLE,
         ) from None
     sock.listen(2048)  # connections queue from here on, before uvicorn starts accepting
     port = sock.getsockname()[1]
     token = runtime.issuer.mint("quickstart", [Scope.EVENTS_WRITE], ttl=settings.dev_token_ttl_seconds)
     host = f"[{settings.http_host}]" if family == socket.AF_INET6 else settings.http_host
-    _out.print(quickstart_banner(f"http://{host}:{port}", token, settings.outbox_file.resolve(), _sample_file()),
-               markup=False)
+    _out.print(
+        quickstart_banner(f"http://{host}:{port}", token, settings.outbox_file.resolve(), _sample_file()),
+        markup=False,
+    )
     sys.stdout.flush()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, runtime), log_config=None, access_log=False, lifespan="on")
@@ -107,7 +110,9 @@ def ingest(
     try:
         worst = asyncio.run(ingest_paths(settings, paths, dry_run=dry_run, as_json=as_json, out=_out))
     except Exception as error:  # noqa: BLE001 - the one place a command turns errors into exit codes
-        raise _fail(f"{type(error).__name__} ({getattr(error, 'code', 'internal')})", exit_code_for(error)) from None
+        raise _fail(
+            f"{type(error).__name__} ({getattr(error, 'code', 'internal')})", exit_code_for(error)
+        ) from None
     raise typer.Exit(int(worst))
 
 
@@ -125,13 +130,17 @@ def token(
     settings = _settings(config)
     keys = load_or_create_keys(settings.keys_dir)
     issuer = DevIssuer(keys.issuer_key, issuer=settings.token_issuer, audience=settings.token_audience)
-    sys.stdout.write(issuer.mint(client, [item.value for item in scope], ttl=ttl or settings.dev_token_ttl_seconds))
+    sys.stdout.write(
+        issuer.mint(client, [item.value for item in scope], ttl=ttl or settings.dev_token_ttl_seconds)
+    )
     sys.stdout.write("\n")
 
 
 @app.command("check-config")
-def check_config(config: ConfigOption = None,
-                 as_json: Annotated[bool, typer.Option("--json", help="Print settings as JSON.")] = False) -> None:
+def check_config(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print settings as JSON.")] = False,
+) -> None:
     """Validate the configuration without starting anything."""
     settings = _settings(config)
     values = json.loads(settings.model_dump_json())

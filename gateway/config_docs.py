@@ -1,6 +1,6 @@
 """Renders docs/configuration.md from the `Settings` model, so the reference cannot drift.
 
-    python -m gateway.config_docs          # rewrite docs/configuration.md
+python -m gateway.config_docs          # rewrite docs/configuration.md
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ def render_configuration_doc() -> str:
     ]
     for name, field in Settings.model_fields.items():
         default = "(unset)" if field.default is None else str(field.default)
-        lines.append(
-            f"| `{ENV_PREFIX}{name.upper()}` | `{name}` | `{default}` | {field.description or ''} |"
-        )
+        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | `{name}` | `{default}` | {field.description or ''} |")
     lines += [
         "",
         "An example file is [examples/gateway.yaml](examples/gateway.yaml); a test validates every file",

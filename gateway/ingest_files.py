@@ -51,8 +51,12 @@ async def ingest_paths(
                 _report_rejection(path, *_describe(error))
                 worst = ExitCode.DATA_ERROR
                 continue
-            line = {"path": str(path), "status": "duplicate" if not result.created else "accepted",
-                    "ticket_id": result.ticket_id, "fingerprint": result.fingerprint}
+            line = {
+                "path": str(path),
+                "status": "duplicate" if not result.created else "accepted",
+                "ticket_id": result.ticket_id,
+                "fingerprint": result.fingerprint,
+            }
             if as_json:
                 sys.stdout.write(json.dumps(line) + "\n")
             else:

@@ -51,7 +51,9 @@ def _write_private(path: Path, text: str) -> None:
 
 def _load_issuer_key(path: Path) -> ECKey:
     if not path.exists():
-        key = ECKey.generate_key("P-256", parameters={"kid": _new_key_id("dev"), "alg": "ES256", "use": "sig"})
+        key = ECKey.generate_key(
+            "P-256", parameters={"kid": _new_key_id("dev"), "alg": "ES256", "use": "sig"}
+        )
         _write_private(path, json.dumps(key.as_dict(private=True)))
     data = json.loads(path.read_text("utf-8"))
     return ECKey.import_key(data)

@@ -49,6 +49,7 @@ class IngestPipeline:
         self,
         normalizer: Normalizer,
         sealer: Sealer,
+        *,
         spool: SpoolBackend,
         sinks: Sequence[str],
         quarantine: Quarantine,
@@ -72,27 +73,40 @@ class IngestPipeline:
             sealed = self._sealer.seal(draft)
         except NormalizationError as error:
             receipt = self._quarantine.put(
-                record.raw_digest_input, source=record.source_system, code=error.code,
+                record.raw_digest_input,
+                source=record.source_system,
+                code=error.code,
                 reason=f"{type(error).__name__}: {error}",
             )
             log.warning(
                 "record quarantined",
-                extra={"quarantine_id": receipt.quarantine_id, "code": error.code,
-                       "record_type": record.record_type, "error_class": type(error).__name__},
+                extra={
+                    "quarantine_id": receipt.quarantine_id,
+                    "code": error.code,
+                    "record_type": record.record_type,
+                    "error_class": type(error).__name__,
+                },
             )
             raise RecordQuarantined(receipt.quarantine_id, error.code) from error
         put = await self._spool.put(sealed.ticket, dedup_key=sealed.dedup_key, sinks=self._sinks)
         log.info(
             "ticket spooled",
-            extra={"ticket_id": sealed.ticket.id, "fingerprint": sealed.ticket.fingerprint,
-                   "new_ticket": put.created, "record_type": record.record_type,
-                   "category": sealed.ticket.payload.category, "control_ids": dict(record.control_ids)},
+            extra={
+                "ticket_id": sealed.ticket.id,
+                "fingerprint": sealed.ticket.fingerprint,
+                "new_ticket": put.created,
+                "record_type": record.record_type,
+                "category": sealed.ticket.payload.category,
+                "control_ids": dict(record.control_ids),
+            },
         )
         if put.created:
             self._on_spooled()
         if ack is not None:
             await ack()
         return IngestResult(
-            ticket_id=sealed.ticket.id, fingerprint=sealed.ticket.fingerprint,
-            created=put.created, entry_ids=put.entry_ids,
+            ticket_id=sealed.ticket.id,
+            fingerprint=sealed.ticket.fingerprint,
+            created=put.created,
+            entry_ids=put.entry_ids,
         )

@@ -77,7 +77,10 @@ async def _input_rejected(request: Request, error: Exception) -> JSONResponse:
 async def _quarantined(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RecordQuarantined)
     return problem(
-        request, 422, error.code, "Input could not be processed safely",
+        request,
+        422,
+        error.code,
+        "Input could not be processed safely",
         f"the input was quarantined ({error.cause_code}); it was not accepted",
         extra={"quarantine_id": error.quarantine_id},
     )
@@ -85,7 +88,11 @@ async def _quarantined(request: Request, error: Exception) -> JSONResponse:
 
 async def _auth_failed(request: Request, error: Exception) -> JSONResponse:
     return problem(
-        request, 401, "auth.failed", "Unauthorized", "a valid bearer token is required",
+        request,
+        401,
+        "auth.failed",
+        "Unauthorized",
+        "a valid bearer token is required",
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
 
@@ -93,15 +100,25 @@ async def _auth_failed(request: Request, error: Exception) -> JSONResponse:
 async def _scope_denied(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ScopeDenied)
     return problem(
-        request, 403, "auth.scope", "Forbidden", f"this route requires the scope {error.required}",
+        request,
+        403,
+        "auth.scope",
+        "Forbidden",
+        f"this route requires the scope {error.required}",
         headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{error.required}"'},
     )
 
 
 async def _spool_unavailable(request: Request, error: Exception) -> JSONResponse:
-    log.error("spool unavailable", extra={"code": getattr(error, "code", "spool"), "request_id": request_id(request)})
+    log.error(
+        "spool unavailable",
+        extra={"code": getattr(error, "code", "spool"), "request_id": request_id(request)},
+    )
     return problem(
-        request, 503, "spool.unavailable", "Service unavailable",
+        request,
+        503,
+        "spool.unavailable",
+        "Service unavailable",
         "the spool cannot commit right now; nothing was accepted, retry later",
         headers={"Retry-After": "5"},
     )
@@ -110,7 +127,14 @@ async def _spool_unavailable(request: Request, error: Exception) -> JSONResponse
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http")
-    return problem(request, error.status_code, code, "Request failed", "see status", headers=error.headers)
+    return problem(
+        request,
+        error.status_code,
+        code,
+        "Request failed",
+        "see status",
+        headers=dict(error.headers) if error.headers else None,
+    )
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -119,13 +143,23 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         {"field": ".".join(str(part) for part in item.get("loc", ())), "message": str(item.get("msg", ""))}
         for item in error.errors()
     ]
-    return problem(request, 400, "input.rejected", "Invalid input", "the request is not valid",
-                   extra={"problems": problems})
+    return problem(
+        request,
+        400,
+        "input.rejected",
+        "Invalid input",
+        "the request is not valid",
+        extra={"problems": problems},
+    )
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-    log.error("unhandled error", extra={"error_class": type(error).__name__, "request_id": request_id(request)})
-    return problem(request, 500, "internal", "Internal error", "an internal error occurred; see the log by request id")
+    log.error(
+        "unhandled error", extra={"error_class": type(error).__name__, "request_id": request_id(request)}
+    )
+    return problem(
+        request, 500, "internal", "Internal error", "an internal error occurred; see the log by request id"
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:

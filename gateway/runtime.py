@@ -62,7 +62,9 @@ class Runtime:
         quarantine = Quarantine(settings.quarantine_dir, cipher)
         issuer = DevIssuer(keys.issuer_key, issuer=settings.token_issuer, audience=settings.token_audience)
         validator = TokenValidator(
-            issuer.key_set, issuer=settings.token_issuer, audience=settings.token_audience,
+            issuer.key_set,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
             leeway=settings.token_leeway_seconds,
         )
         workers: list[DeliveryWorker] = []
@@ -72,11 +74,23 @@ class Runtime:
                 worker.notify()
 
         pipeline = IngestPipeline(
-            Normalizer(), build_sealer(keys), spool, list(sinks), quarantine, on_spooled=notify
+            Normalizer(),
+            build_sealer(keys),
+            spool=spool,
+            sinks=list(sinks),
+            quarantine=quarantine,
+            on_spooled=notify,
         )
         return cls(
-            settings=settings, keys=keys, spool=spool, sinks=sinks, pipeline=pipeline,
-            quarantine=quarantine, issuer=issuer, validator=validator, workers=workers,
+            settings=settings,
+            keys=keys,
+            spool=spool,
+            sinks=sinks,
+            pipeline=pipeline,
+            quarantine=quarantine,
+            issuer=issuer,
+            validator=validator,
+            workers=workers,
         )
 
     def notify(self) -> None:
@@ -94,7 +108,10 @@ class Runtime:
         for sink in self.sinks.values():
             await sink.open()
             worker = DeliveryWorker(
-                self.spool, sink, policy=RetryPolicy(), owner=f"{owner}:{sink.name}",
+                self.spool,
+                sink,
+                policy=RetryPolicy(),
+                owner=f"{owner}:{sink.name}",
                 poll_interval=self.settings.delivery_poll_interval,
             )
             self.workers.append(worker)

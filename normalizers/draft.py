@@ -7,7 +7,8 @@ A draft may still hold PHI: in ``identifiers`` (values the adapter marked) and i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
 
 from normalizers.payload import Code, Financial, Origin, Payer, Priority, SourceInfo
@@ -20,7 +21,7 @@ class DraftIdentifier:
 
     kind: str
     field: str
-    value: str = field(repr=False)
+    value: str = dataclasses.field(repr=False)
     subject: bool = True
 
 
@@ -38,14 +39,14 @@ class TicketDraft:
     codes: tuple[Code, ...] = ()
     payer: Payer | None = None
     facility: str | None = None
-    financial: Financial = field(default_factory=Financial)
+    financial: Financial = dataclasses.field(default_factory=Financial)
     priority: Priority = Priority.NORMAL
     tier: int = 1
     queue: str = "unrouted"
     rule_id: str = "none"
     rationale: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    description: str = field(default="", repr=False)
+    description: str = dataclasses.field(default="", repr=False)
     identifiers: tuple[DraftIdentifier, ...] = ()
-    dedup_basis: str = field(default="", repr=False)
-    raw_digest_input: bytes = field(default=b"", repr=False)
+    dedup_basis: str = dataclasses.field(default="", repr=False)
+    raw_digest_input: bytes = dataclasses.field(default=b"", repr=False)

@@ -1,7 +1,7 @@
 """Writes (or checks) ``schemas/ticket-v1.json`` from `TicketPayload`.
 
-    python -m normalizers.schema_file            # rewrite the committed schema
-    python -m normalizers.schema_file --check    # exit 1 when model and file drift
+python -m normalizers.schema_file            # rewrite the committed schema
+python -m normalizers.schema_file --check    # exit 1 when model and file drift
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ class SealedTicket:
     _payload: TicketPayload
     _body: bytes
 
-    def __init__(self) -> NoReturn:
+    def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
             "SealedTicket is made only by normalizers.sealing.seal() (or restored from the spool)"
         )

@@ -53,7 +53,7 @@ class Sealer:
             outcome = self._redactor.redact(identifiers, texts)
         except RedactionError as error:
             raise SealingFailed(f"redaction failed ({error.code})") from error
-        except Exception as error:  # noqa: BLE001 - any failure inside redaction must fail closed
+        except Exception as error:
             raise SealingFailed(f"redaction failed ({type(error).__name__})") from error
         subjects: list[SubjectRef] = []
         seen: set[str] = set()

@@ -6,7 +6,7 @@ text), `Pseudonymizer` (keyed HMAC tokens) and the exceptions in `redaction.erro
 """
 
 from redaction.detector import Detector, DetectorRegistry, Span, default_detector_registry
-from redaction.errors import RedactionError
+from redaction.errors import DetectorFailure, LeakCheckFailure, PseudonymKeyError, RedactionError
 from redaction.kinds import IdentifierKind
 from redaction.pseudonym import Pseudonymizer, PseudonymKey
 from redaction.redactor import POLICY_VERSION, Finding, Identifier, RedactionOutcome, Redactor
@@ -14,11 +14,14 @@ from redaction.redactor import POLICY_VERSION, Finding, Identifier, RedactionOut
 __all__ = [
     "POLICY_VERSION",
     "Detector",
+    "DetectorFailure",
     "DetectorRegistry",
     "Finding",
     "Identifier",
     "IdentifierKind",
+    "LeakCheckFailure",
     "PseudonymKey",
+    "PseudonymKeyError",
     "Pseudonymizer",
     "RedactionError",
     "RedactionOutcome",

@@ -23,13 +23,13 @@ class PseudonymKeyError(RedactionError):
     code = "redaction.key"
 
 
-class DetectorFailure(RedactionError):  # noqa: N818 - public name fixed by the design
+class DetectorFailure(RedactionError):
     """Raised when a detector fails on a text; the text is treated as unredactable."""
 
     code = "redaction.detector"
 
 
-class LeakCheckFailure(RedactionError):  # noqa: N818 - public name fixed by the design
+class LeakCheckFailure(RedactionError):
     """Raised when the final check finds a known clear value still present in redacted output."""
 
     code = "redaction.leak"

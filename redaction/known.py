@@ -6,8 +6,8 @@ in comments, so every identifier is turned into one regular expression that matc
 - ID and PHONE values match with up to three spaces or punctuation marks between any two of their
   characters (``123-45-6789``, ``123456789``, ``123 45 6789``), case-insensitively, and never as
   part of a longer run of digits (or letters) of the same class;
-- NAME values match as any sequence of their parts, in any order, joined by ``^``, ``,``, ``.`` or
-  whitespace (``SMITH^JOHN``, ``John Smith``, ``Smith, John``); each part of three or more letters
+- NAME values match as any sequence of their parts, in any order, joined by ``^``, ``,``, ``.``, X12's ``*``
+  or whitespace (``SMITH^JOHN``, ``John Smith``, ``Smith, John``); each part of three or more letters
   also matches alone, a lower-confidence variant that over-redacts rather than leaks;
 - DATE values match every common form of the same day (`redaction.date_forms`);
 - EMAIL values match literally, case-insensitively; TEXT values (addresses, URLs, IPs) match word by
@@ -30,7 +30,7 @@ from redaction.normalize import ValueFamily, family_of, id_chars, name_parts, ph
 
 MIN_SEARCH_LENGTH = 3
 ID_SEPARATOR = r"[\W_]{0,3}+"
-_NAME_SEPARATOR = r"[\s,^.]{1,3}+"
+_NAME_SEPARATOR = r"[\s,^.*]{1,3}+"
 _WORD_SEPARATOR = r"[\W_]{1,3}+"
 _NOT_AFTER_LETTER = r"(?<![^\W\d_])"
 _NOT_BEFORE_LETTER = r"(?![^\W\d_])"

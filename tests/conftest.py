@@ -11,6 +11,7 @@ import pytest
 
 from gateway.settings import Settings, get_settings
 
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """An empty RCMGW_HOME."""

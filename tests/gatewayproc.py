@@ -71,7 +71,11 @@ def start_gateway(home: Path, **env: str) -> GatewayProcess:
     stderr_path = home.parent / f"gateway-stderr-{time.monotonic_ns()}.log"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
-            [str(RCMGW), "serve"], cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=stderr,
+            [str(RCMGW), "serve"],
+            cwd=REPO,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
         )
     gateway = GatewayProcess(home=home, process=process, stderr_path=stderr_path)
     assert process.stdout is not None

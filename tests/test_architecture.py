@@ -33,7 +33,7 @@ def _imports(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _is_ours(module: str) -> bool:
-    return module.split(".")[0] in PACKAGES
+    return module.split(".", maxsplit=1)[0] in PACKAGES
 
 
 def _allowed(module: str, prefixes: tuple[str, ...]) -> bool:
@@ -58,7 +58,8 @@ def test_packages_import_only_what_design_allows() -> None:
 def test_nothing_imports_gateway() -> None:
     offenders = [
         f"{path.relative_to(REPO)}:{line}"
-        for package in PACKAGES if package != "gateway"
+        for package in PACKAGES
+        if package != "gateway"
         for path in _modules(package)
         for line, module in _imports(path)
         if module.split(".")[0] == "gateway"
@@ -83,7 +84,9 @@ def test_the_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
     for package in PACKAGES:
         (tmp_path / package).mkdir()
     (tmp_path / "redaction" / "leak.py").write_text("from adapters.base import SourceRecord\n")
-    (tmp_path / "fallback" / "bad.py").write_text("import normalizers.payload\nfrom normalizers.sealed import X\n")
+    (tmp_path / "fallback" / "bad.py").write_text(
+        "import normalizers.payload\nfrom normalizers.sealed import X\n"
+    )
     assert sorted(import_violations(tmp_path)) == [
         "fallback/bad.py:1 imports normalizers.payload",
         "redaction/leak.py:1 imports adapters.base",

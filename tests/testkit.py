@@ -20,8 +20,21 @@ CANARY = {
     "claim": "PCN-7731-0099",
 }
 CANARY_NEEDLES = (
-    "QUIXOTE", "Quixote", "quixote", "ZEBEDIAH", "Zebediah", "219-09-9999", "219099999",
-    "1957-03-14", "03/14/1957", "555-0143", "5550143", "zeb.quixote", "MRN88812345", "88812345", "PCN-7731-0099",
+    "QUIXOTE",
+    "Quixote",
+    "quixote",
+    "ZEBEDIAH",
+    "Zebediah",
+    "219-09-9999",
+    "219099999",
+    "1957-03-14",
+    "03/14/1957",
+    "555-0143",
+    "5550143",
+    "zeb.quixote",
+    "MRN88812345",
+    "88812345",
+    "PCN-7731-0099",
 )
 
 
@@ -42,8 +55,12 @@ def canary_event(event_id: str = "canary-0001") -> dict[str, object]:
         "payer": {"id": "87726", "name": "Example Health Plan"},
         "amounts": {"billed": "310.00", "paid": "0.00"},
         "patient": {
-            "name": CANARY["name_structured"], "ssn": CANARY["ssn"], "dob": CANARY["dob_structured"],
-            "phone": CANARY["phone"], "email": CANARY["email"], "mrn": CANARY["mrn"],
+            "name": CANARY["name_structured"],
+            "ssn": CANARY["ssn"],
+            "dob": CANARY["dob_structured"],
+            "phone": CANARY["phone"],
+            "email": CANARY["email"],
+            "mrn": CANARY["mrn"],
         },
         "claim": {"id": CANARY["claim"]},
         "note": f"Guarantor {CANARY['name_text']} called from {CANARY['phone']}.",

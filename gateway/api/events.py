@@ -39,9 +39,13 @@ class Accepted(BaseModel):
             "content": {"application/json": {"schema": JsonEvent.model_json_schema()}},
         }
     },
-    responses={400: {"description": "Invalid event"}, 401: {"description": "No valid token"},
-               403: {"description": "Missing scope events:write"}, 413: {"description": "Body too large"},
-               503: {"description": "Spool unavailable; nothing accepted"}},
+    responses={
+        400: {"description": "Invalid event"},
+        401: {"description": "No valid token"},
+        403: {"description": "Missing scope events:write"},
+        413: {"description": "Body too large"},
+        503: {"description": "Spool unavailable; nothing accepted"},
+    },
 )
 async def post_event(request: Request, principal: EventsWriter) -> JSONResponse:
     """Validate, normalize, redact and durably spool one event; answer 202 after the commit."""
@@ -53,13 +57,23 @@ async def post_event(request: Request, principal: EventsWriter) -> JSONResponse:
         raise
     except InputRejected as error:
         receipt = runtime.quarantine.put(
-            body, source="http:/v1/events", code=error.code,
+            body,
+            source="http:/v1/events",
+            code=error.code,
             reason="; ".join(f"{field}: {message}" for field, message in error.problems)[:500],
         )
         error.quarantine_id = receipt.quarantine_id
-        log.info("event rejected", extra={"client_id": principal.client_id, "code": error.code,
-                                          "quarantine_id": receipt.quarantine_id})
+        log.info(
+            "event rejected",
+            extra={
+                "client_id": principal.client_id,
+                "code": error.code,
+                "quarantine_id": receipt.quarantine_id,
+            },
+        )
         raise
     result = await runtime.pipeline.ingest(record)
-    accepted = Accepted(ticket_id=result.ticket_id, fingerprint=result.fingerprint, duplicate=not result.created)
+    accepted = Accepted(
+        ticket_id=result.ticket_id, fingerprint=result.fingerprint, duplicate=not result.created
+    )
     return JSONResponse(accepted.model_dump(), status_code=202)

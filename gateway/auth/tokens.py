@@ -108,8 +108,12 @@ class TokenValidator:
         except MissingClaimError:
             raise AuthenticationFailed("malformed") from None
         except InvalidClaimError as error:
-            reason = {"iss": "wrong_issuer", "aud": "wrong_audience", "nbf": "not_yet_valid",
-                      "iat": "not_yet_valid"}.get(error.claim, "malformed")
+            reason = {
+                "iss": "wrong_issuer",
+                "aud": "wrong_audience",
+                "nbf": "not_yet_valid",
+                "iat": "not_yet_valid",
+            }.get(error.claim, "malformed")
             raise AuthenticationFailed(reason) from None
         except JoseError:
             raise AuthenticationFailed("malformed") from None
@@ -118,7 +122,9 @@ class TokenValidator:
 class DevIssuer:
     """The embedded issuer of the out-of-the-box mode: mints ES256 access tokens with one key."""
 
-    def __init__(self, key: ECKey, *, issuer: str, audience: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, key: ECKey, *, issuer: str, audience: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self._key = key
         self._issuer = issuer
         self._audience = audience
@@ -129,7 +135,9 @@ class DevIssuer:
         """The public key set that validates this issuer's tokens."""
         return KeySet([ECKey.import_key(self._key.as_dict(private=False))])
 
-    def mint(self, client: str, scopes: Iterable[str], *, ttl: int = 3600, not_before: int | None = None) -> str:
+    def mint(
+        self, client: str, scopes: Iterable[str], *, ttl: int = 3600, not_before: int | None = None
+    ) -> str:
         """A signed access token for ``client`` with ``scopes``, valid for ``ttl`` seconds."""
         now = int(self._clock())
         claims: dict[str, object] = {

@@ -15,17 +15,25 @@ pytestmark = pytest.mark.subprocess
 
 
 def _token(home: Path) -> str:
-    return subprocess.run(
-        [str(RCMGW), "token", "--client", "crash-test", "--scope", "events:write"],
-        capture_output=True, check=True, env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin"},
-    ).stdout.decode().strip()
+    return (
+        subprocess.run(
+            [str(RCMGW), "token", "--client", "crash-test", "--scope", "events:write"],
+            capture_output=True,
+            check=True,
+            env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin"},
+        )
+        .stdout.decode()
+        .strip()
+    )
 
 
 def test_kill9_right_after_202_then_restart_delivers(home: Path) -> None:
     # Delivery off in the first process, so the ticket can only reach the outbox from the spool.
     first = start_gateway(home, RCMGW_DELIVERY_ENABLED="false")
     headers = {"Authorization": f"Bearer {_token(home)}"}
-    response = httpx.post(f"{first.base_url}/v1/events", json=canary_event("crash-1"), headers=headers, timeout=10)
+    response = httpx.post(
+        f"{first.base_url}/v1/events", json=canary_event("crash-1"), headers=headers, timeout=10
+    )
     assert response.status_code == 202
     first.kill9()
     assert first.outbox_lines() == []

@@ -26,8 +26,9 @@ def test_printed_curl_creates_a_ticket_within_two_seconds(home: Path) -> None:
     gateway = start_gateway(home)
     try:
         curl = gateway.curl_command()
-        result = subprocess.run(["bash", "-c", curl + " -w '\\n%{http_code}'"], capture_output=True, timeout=30,
-                                check=True)
+        result = subprocess.run(
+            ["bash", "-c", curl + " -w '\\n%{http_code}'"], capture_output=True, timeout=30, check=True
+        )
         body, status = result.stdout.decode().rsplit("\n", 1)
         assert status == "202", body
         ticket_id = json.loads(body)["ticket_id"]
@@ -36,22 +37,46 @@ def test_printed_curl_creates_a_ticket_within_two_seconds(home: Path) -> None:
         assert ticket["id"] == ticket_id
         assert ticket["category"] == "denial-management"
         assert ticket["codes"] == [{"system": "CARC", "code": "97", "description": None}]
-        for clear in ("Jane", "JANE", "SAMPLE", "Sample", "04/12/1961", "1961-04-12", "E1234567", "CLM-000042"):
+        for clear in (
+            "Jane",
+            "JANE",
+            "SAMPLE",
+            "Sample",
+            "04/12/1961",
+            "1961-04-12",
+            "E1234567",
+            "CLM-000042",
+        ):
             assert clear not in gateway.outbox_lines()[0]
         assert {subject["kind"] for subject in ticket["subjects"]} >= {"NAME", "DOB", "MRN", "CLAIM"}
     finally:
         gateway.stop()
-    assert (home / "keys" / "dev-issuer.jwk").exists(), "dev keys are generated under RCMGW_HOME on first start"
+    assert (home / "keys" / "dev-issuer.jwk").exists(), (
+        "dev keys are generated under RCMGW_HOME on first start"
+    )
 
 
 def test_canary_phi_reaches_no_channel(home: Path) -> None:
     gateway = start_gateway(home)
     responses: list[str] = []
     try:
-        token = subprocess.run(
-            [str(Path(gateway.process.args[0])), "token", "--client", "canary", "--scope", "events:write"],
-            capture_output=True, check=True, env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin"},
-        ).stdout.decode().strip()
+        token = (
+            subprocess.run(
+                [
+                    str(Path(gateway.process.args[0])),
+                    "token",
+                    "--client",
+                    "canary",
+                    "--scope",
+                    "events:write",
+                ],
+                capture_output=True,
+                check=True,
+                env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin"},
+            )
+            .stdout.decode()
+            .strip()
+        )
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=gateway.base_url, headers=headers, timeout=10) as client:
             accepted = client.post("/v1/events", json=canary_event())
@@ -59,13 +84,17 @@ def test_canary_phi_reaches_no_channel(home: Path) -> None:
             responses.append(accepted.text)
             event = canary_event("canary-0002")
             bad_requests = [
-                json.dumps({**event, "Zebediah Quixote": "219-09-9999"}).encode(),   # unknown key holding PHI
-                json.dumps({**event, "amounts": {"billed": "219-09-9999"}}).encode(),  # wrong type holding PHI
-                json.dumps(event).encode()[:-40],                                  # truncated JSON
-                json.dumps({**event, "note": "QUIXOTE " * 200_000}).encode(),       # oversize
+                json.dumps({**event, "Zebediah Quixote": "219-09-9999"}).encode(),  # unknown key holding PHI
+                json.dumps(
+                    {**event, "amounts": {"billed": "219-09-9999"}}
+                ).encode(),  # wrong type holding PHI
+                json.dumps(event).encode()[:-40],  # truncated JSON
+                json.dumps({**event, "note": "QUIXOTE " * 200_000}).encode(),  # oversize
             ]
             for body in bad_requests:
-                response = client.post("/v1/events", content=body, headers={"Content-Type": "application/json"})
+                response = client.post(
+                    "/v1/events", content=body, headers={"Content-Type": "application/json"}
+                )
                 assert response.status_code in (400, 413), response.status_code
                 assert response.headers["content-type"].startswith("application/problem+json")
                 responses.append(response.text)

@@ -59,7 +59,9 @@ def test_every_sqlite3_error_class_is_mapped():
     assert unmapped == []
 
 
-@pytest.mark.parametrize("klass", sorted(SQLITE_ERROR_MAP, key=lambda k: k.__name__), ids=lambda k: k.__name__)
+@pytest.mark.parametrize(
+    "klass", sorted(SQLITE_ERROR_MAP, key=lambda k: k.__name__), ids=lambda k: k.__name__
+)
 def test_translate_each_class(klass):
     translated = translate_sqlite_error(klass("SELECT secret FROM t WHERE x = 'value'"))
     assert isinstance(translated, SQLITE_ERROR_MAP[klass])

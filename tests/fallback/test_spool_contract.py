@@ -265,7 +265,7 @@ def test_retry_at_needs_an_aware_datetime(new_spool, make_ticket, clock):
     async def scenario(spool):
         (entry_id,) = (await spool.put(make_ticket(), dedup_key="dk", sinks=["jira"])).entry_ids
         await spool.lease("jira", owner="w1", limit=1, lease_for=LEASE)
-        naive = datetime(2025, 3, 2, 12, 0)  # noqa: DTZ001 - the point of the test
+        naive = datetime(2025, 3, 2, 12, 0)  # naive on purpose
         with pytest.raises(ValueError):
             await spool.settle(entry_id, owner="w1", outcome=RetryAt(when=naive, reason="t"))
         assert (await spool.get(entry_id)).state is EntryState.LEASED
@@ -288,7 +288,9 @@ def test_list_entries_filters_and_orders(new_spool, make_ticket, clock):
     async def scenario(spool):
         ids = []
         for n in range(3):
-            ids.append((await spool.put(make_ticket(), dedup_key=f"dk-{n}", sinks=["jira", "file"])).entry_ids)
+            ids.append(
+                (await spool.put(make_ticket(), dedup_key=f"dk-{n}", sinks=["jira", "file"])).entry_ids
+            )
             clock.advance(1)
         (leased,) = await spool.lease("jira", owner="w1", limit=1, lease_for=LEASE)
         await spool.settle(leased.entry_id, owner="w1", outcome=DeadLetter(reason="delivery.permanent"))

@@ -12,10 +12,13 @@ import pytest
 from fallback import (
     DeliveryWorker,
     EntryState,
+    FileSink,
     MemorySink,
     MemorySpool,
+    PayloadCipher,
     RetryPolicy,
     SpoolUnavailable,
+    SqliteSpool,
 )
 
 LEASE = timedelta(seconds=60)
@@ -230,11 +233,12 @@ def test_loop_survives_a_failing_lease(make_ticket, clock, caplog):
 
 def test_stop_ends_an_idle_loop(clock):
     async def main():
-        async with MemorySpool(clock=clock) as spool, MemorySink() as sink:
+        spool = WatchedSpool(clock)
+        async with spool, MemorySink() as sink:
             worker = make_worker(spool, sink, clock, poll_interval=3600.0)
             stop = asyncio.Event()
             task = asyncio.create_task(worker.run(stop))
-            await asyncio.sleep(0)  # let the loop start; not a timing wait
+            await asyncio.wait_for(spool.leased.wait(), timeout=5)  # now idle for an hour
             stop.set()
             await asyncio.wait_for(task, timeout=5)
 
@@ -246,3 +250,20 @@ def test_bad_worker_settings_are_rejected(clock):
         make_worker(MemorySpool(clock=clock), MemorySink(), clock, batch_size=0)
     with pytest.raises(ValueError):
         make_worker(MemorySpool(clock=clock), MemorySink(), clock, poll_interval=0)
+
+
+def test_sqlite_spool_to_file_sink_end_to_end(tmp_path, make_ticket, clock):
+    tickets = [make_ticket() for _ in range(3)]
+    out = tmp_path / "out" / "tickets.jsonl"
+
+    async def main():
+        cipher = PayloadCipher({"k1": PayloadCipher.generate_key()}, "k1")
+        async with SqliteSpool(tmp_path / "spool.db", cipher, clock=clock) as spool, FileSink(out) as sink:
+            for n, ticket in enumerate(tickets):
+                await spool.put(ticket, dedup_key=f"dk-{n}", sinks=[sink.name])
+            assert await make_worker(spool, sink, clock, batch_size=2).run_once() == 2
+            assert await make_worker(spool, sink, clock, batch_size=2).run_once() == 1
+            assert (await spool.depth())[sink.name]["delivered"] == 3
+
+    asyncio.run(main())
+    assert out.read_bytes() == b"".join(t.body + b"\n" for t in tickets)

@@ -17,16 +17,25 @@ from gateway.keys import load_or_create_keys
 FIXTURES = REPO / "fixtures" / "events"
 
 
-def rcmgw(home: Path, *args: str, stdin: bytes | None = None, **env: str) -> subprocess.CompletedProcess[bytes]:
+def rcmgw(
+    home: Path, *args: str, stdin: bytes | None = None, **env: str
+) -> subprocess.CompletedProcess[bytes]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RCMGW_")}
     environ.update({"RCMGW_HOME": str(home), **env})
-    return subprocess.run([str(RCMGW), *args], capture_output=True, env=environ, cwd=REPO, input=stdin,
-                          timeout=60)
+    return subprocess.run(
+        [str(RCMGW), *args], capture_output=True, env=environ, cwd=REPO, input=stdin, check=False, timeout=60
+    )
 
 
 def test_dry_run_json_prints_one_sealed_ticket_per_line_and_spools_nothing(home: Path) -> None:
-    result = rcmgw(home, "ingest", "--dry-run", "--json", str(FIXTURES / "denial-co97.json"),
-                   str(FIXTURES / "high-exposure-co50.json"))
+    result = rcmgw(
+        home,
+        "ingest",
+        "--dry-run",
+        "--json",
+        str(FIXTURES / "denial-co97.json"),
+        str(FIXTURES / "high-exposure-co50.json"),
+    )
     assert result.returncode == 0, result.stderr
     tickets = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert [t["codes"][0]["code"] for t in tickets] == ["97", "50"]
@@ -38,8 +47,15 @@ def test_dry_run_json_prints_one_sealed_ticket_per_line_and_spools_nothing(home:
 def test_ingest_spools_good_files_and_exits_65_naming_the_bad_one(home: Path, tmp_path: Path) -> None:
     canary = tmp_path / "canary.json"
     canary.write_text(json.dumps(canary_event()))
-    result = rcmgw(home, "ingest", "--json", str(canary), str(FIXTURES / "bad-unknown-field.json"),
-                   str(FIXTURES / "bad-malformed.json"), str(FIXTURES / "user-reported-no-phi.json"))
+    result = rcmgw(
+        home,
+        "ingest",
+        "--json",
+        str(canary),
+        str(FIXTURES / "bad-unknown-field.json"),
+        str(FIXTURES / "bad-malformed.json"),
+        str(FIXTURES / "user-reported-no-phi.json"),
+    )
     assert result.returncode == 65
     accepted = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert [item["status"] for item in accepted] == ["accepted", "accepted"]
@@ -63,21 +79,26 @@ def test_ingest_missing_file_is_bad_input(home: Path) -> None:
 def test_ingest_unwritable_spool_exits_69(home: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    result = rcmgw(home, "ingest", str(FIXTURES / "denial-co97.json"), RCMGW_SPOOL_PATH=str(blocker / "spool.db"))
+    result = rcmgw(
+        home, "ingest", str(FIXTURES / "denial-co97.json"), RCMGW_SPOOL_PATH=str(blocker / "spool.db")
+    )
     assert result.returncode == 69, result.stderr
     assert result.stderr.decode().startswith("rcmgw: error:")
     assert "Traceback" not in result.stderr.decode()
 
 
 def test_token_mints_a_token_the_gateway_accepts(home: Path) -> None:
-    result = rcmgw(home, "token", "--client", "billing-bot", "--scope", "events:write", "--scope", "tickets:read")
+    result = rcmgw(
+        home, "token", "--client", "billing-bot", "--scope", "events:write", "--scope", "tickets:read"
+    )
     assert result.returncode == 0
     keys = load_or_create_keys(home / "keys")
     from gateway.auth.tokens import DevIssuer
 
     key_set = DevIssuer(keys.issuer_key, issuer="rcmgw-dev", audience="rcm-gateway").key_set
     principal = TokenValidator(key_set, issuer="rcmgw-dev", audience="rcm-gateway").validate(
-        result.stdout.decode().strip())
+        result.stdout.decode().strip()
+    )
     assert principal.client_id == "billing-bot" and principal.scopes == {"events:write", "tickets:read"}
 
 
@@ -119,4 +140,6 @@ def test_every_example_config_is_valid(home: Path, example: Path) -> None:
 def test_configuration_reference_is_current() -> None:
     from gateway.config_docs import DOC_PATH, render_configuration_doc
 
-    assert (REPO / DOC_PATH).read_text("utf-8") == render_configuration_doc(), "run python -m gateway.config_docs"
+    assert (REPO / DOC_PATH).read_text("utf-8") == render_configuration_doc(), (
+        "run python -m gateway.config_docs"
+    )

@@ -7,9 +7,9 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from testkit import REPO, canary_event, find_canaries
 
 from gateway.runtime import Runtime
-from testkit import REPO, canary_event, find_canaries
 
 
 def _spooled(runtime: Runtime) -> int:
@@ -28,12 +28,15 @@ async def _depth(runtime: Runtime) -> dict[str, dict[str, int]]:
         await spool.aclose()
 
 
-def test_accepted_event_is_spooled_and_answered_202(client: TestClient, runtime: Runtime,
-                                                    writer_headers: dict[str, str]) -> None:
+def test_accepted_event_is_spooled_and_answered_202(
+    client: TestClient, runtime: Runtime, writer_headers: dict[str, str]
+) -> None:
     response = client.post("/v1/events", json=canary_event(), headers=writer_headers)
     assert response.status_code == 202
     body = response.json()
-    assert body["status"] == "accepted" and body["ticket_id"].startswith("tkt_") and body["duplicate"] is False
+    assert (
+        body["status"] == "accepted" and body["ticket_id"].startswith("tkt_") and body["duplicate"] is False
+    )
     assert _spooled(runtime) == 1
     again = client.post("/v1/events", json=canary_event(), headers=writer_headers)
     assert again.status_code == 202 and again.json()["duplicate"] is True
@@ -68,8 +71,12 @@ def test_requests_without_an_acceptable_token_are_refused_and_spool_nothing(
 def _expired_token(runtime: Runtime) -> str:
     from gateway.auth.tokens import DevIssuer
 
-    past = DevIssuer(runtime.keys.issuer_key, issuer=runtime.settings.token_issuer,
-                     audience=runtime.settings.token_audience, clock=lambda: 1_000_000_000)
+    past = DevIssuer(
+        runtime.keys.issuer_key,
+        issuer=runtime.settings.token_issuer,
+        audience=runtime.settings.token_audience,
+        clock=lambda: 1_000_000_000,
+    )
     return past.mint("w", ["events:write"], ttl=60)
 
 
@@ -95,8 +102,9 @@ def _foreign_audience_token(runtime: Runtime) -> str:
 def test_bad_events_get_problem_json_naming_the_field_without_echoing_phi(
     client: TestClient, runtime: Runtime, writer_headers: dict[str, str], body: str, status: int, field: str
 ) -> None:
-    response = client.post("/v1/events", content=body.encode(),
-                           headers={**writer_headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/events", content=body.encode(), headers={**writer_headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == status
     problem = response.json()
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -110,11 +118,13 @@ def test_bad_events_get_problem_json_naming_the_field_without_echoing_phi(
     assert quarantined == body.encode(), "the rejected body is kept (encrypted), not dropped"
 
 
-def test_oversize_body_is_refused_with_413(client: TestClient, runtime: Runtime,
-                                           writer_headers: dict[str, str]) -> None:
+def test_oversize_body_is_refused_with_413(
+    client: TestClient, runtime: Runtime, writer_headers: dict[str, str]
+) -> None:
     big = json.dumps({**canary_event(), "note": "x" * (runtime.settings.max_body_bytes + 1)})
-    response = client.post("/v1/events", content=big.encode(), headers={**writer_headers,
-                                                                        "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/events", content=big.encode(), headers={**writer_headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "input.too_large"
     assert _spooled(runtime) == 0
@@ -133,5 +143,7 @@ def test_unknown_route_is_a_problem_not_a_stack(client: TestClient) -> None:
 
 def test_sample_fixture_is_accepted(client: TestClient, writer_headers: dict[str, str]) -> None:
     body = (REPO / "fixtures/events/denial-co97.json").read_bytes()
-    response = client.post("/v1/events", content=body, headers={**writer_headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/events", content=body, headers={**writer_headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == 202

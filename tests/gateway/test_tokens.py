@@ -35,8 +35,17 @@ def validator(issuer: DevIssuer) -> TokenValidator:
 
 
 def _claims(**overrides: object) -> dict[str, object]:
-    claims: dict[str, object] = {"iss": ISS, "aud": AUD, "sub": "svc", "client_id": "svc", "iat": NOW,
-                                 "nbf": NOW, "exp": NOW + 600, "jti": "j1", "scope": "events:write"}
+    claims: dict[str, object] = {
+        "iss": ISS,
+        "aud": AUD,
+        "sub": "svc",
+        "client_id": "svc",
+        "iat": NOW,
+        "nbf": NOW,
+        "exp": NOW + 600,
+        "jti": "j1",
+        "scope": "events:write",
+    }
     claims.update(overrides)
     return {key: value for key, value in claims.items() if value is not None}
 
@@ -67,8 +76,9 @@ def test_minted_token_is_accepted_with_its_scopes(issuer: DevIssuer, validator: 
         (_claims(sub=None), "malformed"),
     ],
 )
-def test_bad_claims_are_refused(issuer_key: ECKey, validator: TokenValidator, claims: dict[str, object],
-                                reason: str) -> None:
+def test_bad_claims_are_refused(
+    issuer_key: ECKey, validator: TokenValidator, claims: dict[str, object], reason: str
+) -> None:
     with pytest.raises(AuthenticationFailed) as caught:
         validator.validate(_sign(issuer_key, claims))
     assert caught.value.reason == reason

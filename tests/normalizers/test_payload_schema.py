@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
+from testkit import REPO
 
 from normalizers.payload import SCHEMA_VERSION, TicketPayload
 from normalizers.schema_file import SCHEMA_PATH, render_schema
 from normalizers.sealed import SealedTicket
-
-from testkit import REPO
 
 VALID: dict[str, object] = {
     "id": "tkt_" + "a" * 32,
@@ -38,8 +37,11 @@ def test_committed_schema_matches_the_model() -> None:
 def test_schema_forbids_unknown_fields_everywhere() -> None:
     schema = json.loads(render_schema())
     assert schema["additionalProperties"] is False
-    assert all(definition.get("additionalProperties") is False
-               for definition in schema["$defs"].values() if definition.get("type") == "object")
+    assert all(
+        definition.get("additionalProperties") is False
+        for definition in schema["$defs"].values()
+        if definition.get("type") == "object"
+    )
 
 
 def test_valid_payload_round_trips_through_json() -> None:

@@ -53,7 +53,9 @@ def test_day_first_only_when_unambiguous_and_posix_pivot(text: str, expected: da
     assert parse_date(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "1980", "02/30/1980", "13/13/1980", "not a date", "1980-01-05 and more"])
+@pytest.mark.parametrize(
+    "text", ["", "1980", "02/30/1980", "13/13/1980", "not a date", "1980-01-05 and more"]
+)
 def test_non_dates_do_not_parse(text: str) -> None:
     assert parse_date(text) is None
 
@@ -80,7 +82,8 @@ def test_the_variants_pattern_finds_every_form(text: str, found: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["05/01/1980", "1980-05-01", "11/5/1980", "1/5/19801", "21/5/80", "Jan 15, 1980", "1980", "xjan 5, 1980"]
+    "text",
+    ["05/01/1980", "1980-05-01", "11/5/1980", "1/5/19801", "21/5/80", "Jan 15, 1980", "1980", "xjan 5, 1980"],
 )
 def test_the_variants_pattern_does_not_find_other_days(text: str) -> None:
     assert re.search(date_variants_pattern(DAY), text, re.IGNORECASE) is None

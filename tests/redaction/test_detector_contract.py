@@ -9,7 +9,10 @@ from redaction.testing import FixedDetector
 
 DETECTORS: list[Detector] = [
     *default_detector_registry(),
-    FixedDetector("fixed", {"John Smith": IdentifierKind.NAME, "123-45-6789": IdentifierKind.SSN, "": IdentifierKind.OTHER_ID}),
+    FixedDetector(
+        "fixed",
+        {"John Smith": IdentifierKind.NAME, "123-45-6789": IdentifierKind.SSN, "": IdentifierKind.OTHER_ID},
+    ),
 ]
 
 SAMPLE = (
@@ -22,7 +25,13 @@ HOSTILE = {
     "empty": "",
     "single_char": "1",
     "control_chars": "\x00\x01\x02\x1b[31m\r\n\t\x0b\x0c\x7f\x85\u2028" * 50,
-    "unicode": "Ünïcødé 𝟙𝟚𝟛 ١٢٣-٤٥-٦٧٨٩ ١٩٨٠-٠١-٠٥ 日本語 שלום \u202e\ufeff\u200d 🎉 Ǆ ß ﬁ",
+    "unicode": (
+        "Ünïcødé \U0001d7d9\U0001d7da\U0001d7db "
+        "\u0661\u0662\u0663-\u0664\u0665-\u0666\u0667\u0668\u0669 "
+        "\u0661\u0669\u0668\u0660-\u0660\u0661-\u0660\u0665 "
+        "\uff11\uff12\uff13-\uff14\uff15-\uff16\uff17\uff18\uff19 "
+        "日本語 שלום \u202e\ufeff\u200d 🎉 Ǆ ß ﬁ"
+    ),
     "lone_surrogate": "ssn \ud800 123-45-6789 \udfff",
     "long_digit_run": "1234567890" * 2_000,
     "one_megabyte": (SAMPLE * (1_000_000 // len(SAMPLE) + 1))[:1_000_000],
