@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from adapters.errors import AdapterError, InputRejected, SourceUnavailable
-from fallback.errors import SpoolUnavailable
+from fallback.errors import SpoolError
 from gateway.pipeline import RecordQuarantined
 from normalizers.errors import NormalizationError
 
@@ -24,7 +24,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code for an exception that ended a command."""
     if isinstance(error, InputRejected | RecordQuarantined | NormalizationError):
         return ExitCode.DATA_ERROR
-    if isinstance(error, SpoolUnavailable | SourceUnavailable):
+    if isinstance(error, SpoolError | SourceUnavailable):
         return ExitCode.UNAVAILABLE
     if isinstance(error, AdapterError):
         return ExitCode.DATA_ERROR

@@ -2,6 +2,7 @@
 
 - ``dev-issuer.jwk``: the dev token issuer's private key (EC P-256, ES256), a JWK with a ``kid``.
 - ``pseudonym.json``: the HMAC key for pseudonym tokens (``key_id``, base64 ``secret``).
+- ``audit.json``: the HMAC key that chains audit records.
 - ``spool.json``: AES-256-GCM keys for data at rest (spool payloads, quarantine); the first is
   active, the others still decrypt (rotation: add a new key at the front, restart).
 
@@ -32,6 +33,7 @@ class GatewayKeys:
     pseudonym: PseudonymKey = field(repr=False)
     spool_keys: dict[str, bytes] = field(repr=False)
     spool_active: str = ""
+    audit_key: bytes = field(default=b"", repr=False)
 
 
 def _new_key_id(prefix: str) -> str:
@@ -72,9 +74,11 @@ def load_or_create_keys(keys_dir: Path) -> GatewayKeys:
     issuer = _load_issuer_key(keys_dir / "dev-issuer.jwk")
     pseudonym_id, pseudonym_secret = _load_secret_file(keys_dir / "pseudonym.json", "psn")[0]
     spool = _load_secret_file(keys_dir / "spool.json", "spool")
+    audit_key = _load_secret_file(keys_dir / "audit.json", "audit")[0][1]
     return GatewayKeys(
         issuer_key=issuer,
         pseudonym=PseudonymKey(key_id=pseudonym_id, secret=pseudonym_secret),
         spool_keys=dict(spool),
         spool_active=spool[0][0],
+        audit_key=audit_key,
     )

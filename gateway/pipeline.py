@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from adapters.base import Ack, SourceRecord
 from fallback.spool import SpoolBackend
+from gateway.audit import SqliteAuditLog
 from gateway.quarantine import Quarantine
 from normalizers.errors import NormalizationError
 from normalizers.normalizer import Normalizer
@@ -53,6 +54,7 @@ class IngestPipeline:
         spool: SpoolBackend,
         sinks: Sequence[str],
         quarantine: Quarantine,
+        audit: SqliteAuditLog,
         on_spooled: Callable[[], None] = lambda: None,
     ) -> None:
         self._normalizer = normalizer
@@ -60,6 +62,7 @@ class IngestPipeline:
         self._spool = spool
         self._sinks = tuple(sinks)
         self._quarantine = quarantine
+        self._audit = audit
         self._on_spooled = on_spooled
 
     async def ingest(self, record: SourceRecord, ack: Ack | None = None) -> IngestResult:
@@ -87,6 +90,14 @@ class IngestPipeline:
                     "error_class": type(error).__name__,
                 },
             )
+            await self._audit.record(
+                "input.quarantined",
+                actor=record.source_system,
+                outcome="rejected",
+                record_type=record.record_type,
+                code=error.code,
+                quarantine_id=receipt.quarantine_id,
+            )
             raise RecordQuarantined(receipt.quarantine_id, error.code) from error
         put = await self._spool.put(sealed.ticket, dedup_key=sealed.dedup_key, sinks=self._sinks)
         log.info(
@@ -99,6 +110,18 @@ class IngestPipeline:
                 "category": sealed.ticket.payload.category,
                 "control_ids": dict(record.control_ids),
             },
+        )
+        report = sealed.ticket.payload.redaction
+        await self._audit.record(
+            "input.spooled",
+            actor=record.source_system,
+            record_type=record.record_type,
+            ticket_id=sealed.ticket.id,
+            fingerprint=sealed.ticket.fingerprint,
+            new_ticket=put.created,
+            redacted=sum(report.counts.values()),
+            policy=report.policy_version,
+            **{f"control.{key}": value for key, value in record.control_ids.items()},
         )
         if put.created:
             self._on_spooled()

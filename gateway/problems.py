@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.errors import InputRejected, InputTooLarge, UnsupportedInput
-from fallback.errors import SpoolUnavailable
+from fallback.errors import SpoolError
 from gateway.auth.errors import AuthenticationFailed, ScopeDenied
 from gateway.pipeline import RecordQuarantined
 
@@ -168,7 +168,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RecordQuarantined, _quarantined)
     app.add_exception_handler(AuthenticationFailed, _auth_failed)
     app.add_exception_handler(ScopeDenied, _scope_denied)
-    app.add_exception_handler(SpoolUnavailable, _spool_unavailable)
+    app.add_exception_handler(SpoolError, _spool_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -18,6 +18,7 @@ from fallback.retry import RetryPolicy
 from fallback.sink import Sink
 from fallback.sqlite_spool import SqliteSpool
 from fallback.worker import DeliveryWorker
+from gateway.audit import SqliteAuditLog
 from gateway.auth.tokens import DevIssuer, TokenValidator
 from gateway.keys import GatewayKeys, load_or_create_keys
 from gateway.pipeline import IngestPipeline
@@ -48,6 +49,7 @@ class Runtime:
     quarantine: Quarantine
     issuer: DevIssuer
     validator: TokenValidator
+    audit: SqliteAuditLog
     workers: list[DeliveryWorker] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -67,6 +69,7 @@ class Runtime:
             audience=settings.token_audience,
             leeway=settings.token_leeway_seconds,
         )
+        audit = SqliteAuditLog(settings.home / "audit" / "audit.db", keys.audit_key)
         workers: list[DeliveryWorker] = []
 
         def notify() -> None:
@@ -79,6 +82,7 @@ class Runtime:
             spool=spool,
             sinks=list(sinks),
             quarantine=quarantine,
+            audit=audit,
             on_spooled=notify,
         )
         return cls(
@@ -90,6 +94,7 @@ class Runtime:
             quarantine=quarantine,
             issuer=issuer,
             validator=validator,
+            audit=audit,
             workers=workers,
         )
 
@@ -101,6 +106,15 @@ class Runtime:
     async def start(self, *, delivery: bool | None = None) -> None:
         """Open the spool and sinks; start one delivery worker per sink unless disabled."""
         await self.spool.open()
+        self.audit.open()
+        await self.audit.record(
+            "config.loaded",
+            actor="system",
+            home=str(self.settings.home),
+            sinks=",".join(self.sinks),
+            pseudonym_key_id=self.keys.pseudonym.key_id,
+            spool_key_id=self.keys.spool_active,
+        )
         run_delivery = self.settings.delivery_enabled if delivery is None else delivery
         if not run_delivery:
             return
@@ -128,3 +142,4 @@ class Runtime:
         for sink in self.sinks.values():
             await sink.aclose()
         await self.spool.aclose()
+        self.audit.close()

@@ -38,18 +38,33 @@ class ScopeRequirement:
     ) -> Principal:
         route = request.scope.get("route")
         path = getattr(route, "path", "?")
+        audit = request.app.state.runtime.audit
         if credentials is None or credentials.scheme.lower() != "bearer":
             log.info("token rejected", extra={"reason": "missing", "route": path})
+            await audit.record(
+                "token.rejected", actor="anonymous", outcome="denied", reason="missing", route=path
+            )
             raise AuthenticationFailed("missing")
         try:
             principal = _validator(request).validate(credentials.credentials)
         except AuthenticationFailed as error:
             log.info("token rejected", extra={"reason": error.reason, "route": path})
+            await audit.record(
+                "token.rejected", actor="anonymous", outcome="denied", reason=error.reason, route=path
+            )
             raise
         if not principal.has(self.scope.value):
             log.info(
                 "scope denied",
                 extra={"client_id": principal.client_id, "required": self.scope.value, "route": path},
+            )
+            await audit.record(
+                "scope.denied",
+                actor=principal.client_id,
+                outcome="denied",
+                required=self.scope.value,
+                route=path,
+                token_id=principal.token_id,
             )
             raise ScopeDenied(self.scope.value)
         request.state.principal = principal

@@ -1,10 +1,11 @@
 """US Social Security numbers.
 
 Found as ``123-45-6789`` or ``123 45 6789`` anywhere, and as a bare ``123456789`` only when an SSN
-label (``SSN``, ``SS#``, ``social security``, X12 ``REF*SY*``) is the nearest label before it. A
-number whose nearest label says it is a tax id, NPI or control number (``TIN``, ``EIN``,
-``REF*EI*``, ``ICN``) is left alone. The SSA's validity rules filter the rest: the area is never
-``000``, ``666`` or ``900``-``999``, the group never ``00`` and the serial never ``0000``.
+label (``SSN``, ``SS#``, ``social security``, X12 ``REF*SY*``) is the nearest label before it (an
+``NPI``, ``ICN`` or ``claim`` label in between wins). A number of either shape whose nearest label
+says it is a tax id (``TIN``, ``EIN``, ``tax id``, X12 ``REF*EI*`` / ``REF*TJ*``) is left alone.
+The SSA's validity rules filter the rest: the area is never ``000``, ``666`` or ``900``-``999``,
+the group never ``00`` and the serial never ``0000``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ _SSN = re.compile(
 SSN_LABELS = ContextLabels(
     {
         "ssn": r"\bssn\b|\bss\s?#|\bss\s?(?:no|num(?:ber)?)\b|\bsoc(?:ial)?\.?\s*sec(?:urity)?\b|\*SY\*",
-        "other": r"\b(?:tin|ein|fein|tax\s*id|npi|payer\s*id|icn|isa|control|claim)\b|\*(?:EI|TJ|XX)\*",
+        "tax": r"\b(?:tin|ein|fein|tax\s*id)\b|\*(?:EI|TJ)\*",
+        "other": r"\b(?:npi|payer\s*id|icn|isa|control|claim)\b|\*XX\*",
     }
 )
 
@@ -50,6 +52,6 @@ class SsnDetector:
             if not is_valid_ssn(match[prefix + "area"], match[prefix + "group"], match[prefix + "serial"]):
                 continue
             label = SSN_LABELS.nearest(text, match.start())
-            if label == "other" or (bare and label != "ssn"):
+            if label == "tax" or (bare and label != "ssn"):
                 continue
             yield Span(match.start(), match.end(), IdentifierKind.SSN)

@@ -1,0 +1,201 @@
+"""The audit log: append-only, each record chained to the one before by an HMAC (the audit key).
+
+A record holds who did what, when, and with what outcome, plus a few details that are ids, codes and
+counts, never PHI and never secrets (tokens are identified by their ``jti`` only). Records are
+stored in SQLite (``$RCMGW_HOME/audit/audit.db``, WAL, ``synchronous=FULL``)::
+
+    mac[n] = HMAC-SHA256(audit_key, mac[n-1] || canonical_json(seq, at, event, actor, outcome, details))
+
+`verify` recomputes the chain and names the first record that was edited, removed or moved: an edit
+breaks that record's MAC, a removal leaves a gap in ``seq``, a swap breaks both MACs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+DetailValue = str | int | bool | None
+GENESIS = "0" * 64
+MAX_DETAIL_CHARS = 200
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    mac TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_event_at ON audit_log (event, at);
+CREATE INDEX IF NOT EXISTS audit_actor_at ON audit_log (actor, at);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One stored audit record."""
+
+    seq: int
+    at: datetime
+    event: str
+    actor: str
+    outcome: str
+    details: dict[str, DetailValue]
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of a chain check: ``first_bad_seq`` is None when the chain is intact."""
+
+    records: int
+    first_bad_seq: int | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True when every record verified."""
+        return self.first_bad_seq is None
+
+
+def _canonical(fields: tuple[int, str, str, str, str, str]) -> bytes:
+    """(seq, at, event, actor, outcome, details_json) as the bytes the MAC covers."""
+    return json.dumps(list(fields), separators=(",", ":")).encode("utf-8")
+
+
+def _mac(key: bytes, previous: str, body: bytes) -> str:
+    return hmac.new(key, previous.encode("ascii") + body, hashlib.sha256).hexdigest()
+
+
+def _clean_details(details: Mapping[str, DetailValue]) -> str:
+    clean: dict[str, DetailValue] = {}
+    for name, value in sorted(details.items()):
+        if not isinstance(value, str | int | bool | type(None)):
+            raise TypeError(f"audit detail {name!r} must be str, int, bool or None")
+        clean[name] = value[:MAX_DETAIL_CHARS] if isinstance(value, str) else value
+    return json.dumps(clean, separators=(",", ":"), sort_keys=True)
+
+
+class SqliteAuditLog:
+    """The audit log on SQLite. Safe to share between tasks; one writer at a time."""
+
+    def __init__(
+        self, path: Path, key: bytes, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        if len(key) < 32:
+            raise ValueError("the audit key must be at least 32 bytes")
+        self._path = path
+        self._key = key
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        """Create the database and table if needed."""
+        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.open()
+        assert self._conn is not None
+        return self._conn
+
+    def append(self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue) -> AuditRecord:
+        """Append one record durably and return it."""
+        details_json = _clean_details(details)
+        at = self._clock().astimezone(UTC).isoformat(timespec="microseconds")
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, previous = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                mac = _mac(self._key, previous, _canonical((seq, at, event, actor, outcome, details_json)))
+                conn.execute(
+                    "INSERT INTO audit_log (seq, at, event, actor, outcome, details, mac)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (seq, at, event, actor, outcome, details_json, mac),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return AuditRecord(
+            seq, datetime.fromisoformat(at), event, actor, outcome, json.loads(details_json), mac
+        )
+
+    async def record(
+        self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue
+    ) -> AuditRecord:
+        """`append` off the event loop."""
+        return await asyncio.to_thread(lambda: self.append(event, actor=actor, outcome=outcome, **details))
+
+    def records(
+        self,
+        *,
+        event: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[AuditRecord]:
+        """Records in order, filtered by event, actor and time."""
+        clauses, params = [], []
+        for column, value in (("event", event), ("actor", actor)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            clauses.append("at >= ?")
+            params.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = (
+            f"SELECT seq, at, event, actor, outcome, details, mac FROM audit_log {where} ORDER BY seq LIMIT ?"  # noqa: S608 - columns are fixed names
+        )
+        with self._lock:
+            rows = self._connection().execute(sql, (*params, limit)).fetchall()
+        return [
+            AuditRecord(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], json.loads(r[5]), r[6])
+            for r in rows
+        ]
+
+    def verify(self) -> VerifyResult:
+        """Recompute the chain; name the first record edited, removed or reordered."""
+        with self._lock:
+            rows = (
+                self._connection()
+                .execute("SELECT seq, at, event, actor, outcome, details, mac FROM audit_log ORDER BY rowid")
+                .fetchall()
+            )
+        previous, expected_seq = GENESIS, 1
+        for seq, at, event, actor, outcome, details, mac in rows:
+            if seq != expected_seq:
+                return VerifyResult(
+                    len(rows), expected_seq, f"record {expected_seq} is missing or out of order"
+                )
+            if not hmac.compare_digest(
+                mac, _mac(self._key, previous, _canonical((seq, at, event, actor, outcome, details)))
+            ):
+                return VerifyResult(len(rows), seq, f"record {seq} does not match its MAC")
+            previous, expected_seq = mac, seq + 1
+        return VerifyResult(len(rows), None, None)
