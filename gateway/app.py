@@ -26,6 +26,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        await runtime.start_services()
         log.info("gateway started", extra={"home": str(settings.home)})
         try:
             yield

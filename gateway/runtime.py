@@ -11,6 +11,7 @@ import os
 import socket
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fallback.cipher import PayloadCipher
 from fallback.file_sink import FileSink
@@ -37,6 +38,23 @@ def build_sealer(keys: GatewayKeys) -> Sealer:
     return Sealer(Redactor(pseudonymizer, default_detector_registry()), pseudonymizer)
 
 
+class BackgroundService(Protocol):
+    """Something that runs beside the HTTP API for the life of the gateway: an MLLP listener, an
+    inbox watcher, a FHIR poller. ``start`` returns once it is running (it creates its own tasks);
+    ``stop`` ends them and waits. Services are started in order after the spool is open and stopped
+    in reverse order before it closes."""
+
+    name: str
+
+    async def start(self, runtime: Runtime) -> None:
+        """Start running."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop and release everything."""
+        ...
+
+
 @dataclass
 class Runtime:
     """Every long-lived object of a running gateway."""
@@ -51,6 +69,7 @@ class Runtime:
     validator: TokenValidator
     audit: SqliteAuditLog
     workers: list[DeliveryWorker] = field(default_factory=list)
+    services: list[BackgroundService] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -132,8 +151,16 @@ class Runtime:
             self._tasks.append(asyncio.create_task(worker.run(self._stop), name=f"deliver-{sink.name}"))
         log.info("delivery started", extra={"sinks": ",".join(self.sinks)})
 
+    async def start_services(self) -> None:
+        """Start every background service, in order."""
+        for service in self.services:
+            await service.start(self)
+            log.info("service started", extra={"service": service.name})
+
     async def stop(self) -> None:
-        """Stop workers, close sinks and the spool."""
+        """Stop services and workers, close sinks and the spool."""
+        for service in reversed(self.services):
+            await service.stop()
         self._stop.set()
         for task in self._tasks:
             with suppress(asyncio.CancelledError):

@@ -1,5 +1,8 @@
 """Gateway settings: one object, from defaults < config file (YAML) < ``RCMGW_*`` environment.
 
+Feature areas add a nested section (a pydantic model in their own module, one field here); its
+fields are set as ``RCMGW_<SECTION>__<FIELD>`` or under ``<section>:`` in the YAML file.
+
 Secrets never live here inline: keys are files under ``$RCMGW_HOME/keys`` (generated on first start
 in the embedded default mode) or paths given by settings. `get_settings()` builds a fresh object;
 nothing is read at import time.
@@ -27,7 +30,9 @@ class Settings(BaseSettings):
     """Every setting of the gateway. Each field can be set as ``RCMGW_<FIELD>`` (upper case) or in
     the YAML file named by ``RCMGW_CONFIG`` / ``--config``. See docs/configuration.md."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
 
     home: Path = Field(Path("var"), description="Data directory: spool, outbox, keys, logs, quarantine.")
     http_host: str = Field("127.0.0.1", description="HTTP listen address.")
@@ -100,7 +105,11 @@ def get_settings(config_file: Path | None = None, **overrides: object) -> Settin
 
     class _FileSettings(Settings):
         model_config = SettingsConfigDict(
-            env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, yaml_file=path
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter="__",
+            extra="forbid",
+            validate_default=True,
+            yaml_file=path,
         )
 
     return _FileSettings(**overrides)  # type: ignore[arg-type]
