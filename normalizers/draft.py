@@ -1,8 +1,9 @@
 """`TicketDraft`: a ticket being built by the normalizer and its rules, before redaction.
 
-A draft may still hold PHI: in ``identifiers`` (values the adapter marked) and in ``summary`` and
-``description`` (built from source free text). Only `normalizers.sealing.seal` turns it into a
-`SealedTicket`, through the redactor. Rules work on drafts with `dataclasses.replace`.
+A draft may still hold PHI: in ``identifiers`` and ``children`` (values the adapter marked) and in
+``summary``, ``description`` and ``evidence`` (built from source text). Only
+`normalizers.sealing.seal` turns it into a `SealedTicket`, through the redactor. Rules work on
+drafts with `dataclasses.replace`.
 """
 
 from __future__ import annotations
@@ -48,5 +49,7 @@ class TicketDraft:
     tags: tuple[str, ...] = ()
     description: str = dataclasses.field(default="", repr=False)
     identifiers: tuple[DraftIdentifier, ...] = ()
+    evidence: str = dataclasses.field(default="", repr=False)
+    children: tuple[DraftIdentifier, ...] = ()
     dedup_basis: str = dataclasses.field(default="", repr=False)
     raw_digest_input: bytes = dataclasses.field(default=b"", repr=False)

@@ -6,8 +6,8 @@ Schema is committed at ``schemas/ticket-v1.json`` and a test fails when model an
 
 Versioning: ``schema_version`` is ``"1.MINOR"``. A minor version only *adds* optional fields with
 defaults, so every v1.0 payload is a valid v1.x payload; consumers that need the new fields check the
-minor number. Anything that renames, removes or changes the meaning of a field is version 2, with its
-own model and schema file beside this one.
+minor number (1.1 added ``evidence`` and ``children``). Anything that renames, removes or
+changes the meaning of a field is version 2, with its own model and schema file beside this one.
 
 Nothing in here may hold PHI. Subjects (patient, claim, account ...) appear only as pseudonym tokens
 made by the redactor (``[MRN:K7Q2-M9XD]``); free text fields hold redacted text only.
@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_MAJOR = 1
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 PSEUDONYM_PATTERN = r"^\[[A-Z][A-Z0-9_]{0,15}:[A-Z2-7]{4}-[A-Z2-7]{4}\]$"
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -145,6 +145,10 @@ class TicketPayload(_Frozen):
     summary: Annotated[str, StringConstraints(min_length=1, max_length=300)]
     description: Annotated[str, StringConstraints(max_length=20000)] = ""
     redaction: RedactionReport
+    # 1.1: the source's own words (offending segments, message text) as a redacted excerpt, and
+    # the items a grouped ticket stands for (claims of a batch rejected for one reason).
+    evidence: Annotated[str, StringConstraints(max_length=50000)] = ""
+    children: list[SubjectRef] = Field(default_factory=list)
 
     def canonical_json(self) -> bytes:
         """The payload as compact UTF-8 JSON, the exact bytes stored and delivered."""

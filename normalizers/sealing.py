@@ -44,11 +44,12 @@ class Sealer:
 
     def seal(self, draft: TicketDraft) -> SealResult:
         """Redact ``draft`` and build its `SealedTicket`; raises `SealingFailed` on any failure."""
+        marked = (*draft.identifiers, *draft.children)
         identifiers = [
             Identifier(kind=IdentifierKind.parse(item.kind), value=item.value, field=item.field)
-            for item in draft.identifiers
+            for item in marked
         ]
-        texts = {"summary": draft.summary, "description": draft.description}
+        texts = {"summary": draft.summary, "description": draft.description, "evidence": draft.evidence}
         try:
             outcome = self._redactor.redact(identifiers, texts)
         except RedactionError as error:
@@ -57,10 +58,17 @@ class Sealer:
             raise SealingFailed(f"redaction failed ({type(error).__name__})") from error
         subjects: list[SubjectRef] = []
         seen: set[str] = set()
-        for item, token in zip(draft.identifiers, outcome.tokens, strict=True):
+        count = len(draft.identifiers)
+        for item, token in zip(draft.identifiers, outcome.tokens[:count], strict=True):
             if item.subject and token not in seen:
                 seen.add(token)
                 subjects.append(SubjectRef(kind=IdentifierKind.parse(item.kind).value, token=token))
+        children: list[SubjectRef] = []
+        seen_children: set[str] = set()
+        for item, token in zip(draft.children, outcome.tokens[count:], strict=True):
+            if token not in seen_children:
+                seen_children.add(token)
+                children.append(SubjectRef(kind=IdentifierKind.parse(item.kind).value, token=token))
         dedup_key = self.dedup_key(draft)
         try:
             payload = TicketPayload(
@@ -83,6 +91,8 @@ class Sealer:
                 tags=list(draft.tags),
                 summary=outcome.texts["summary"][:300] or "(no summary)",
                 description=outcome.texts["description"],
+                evidence=outcome.texts["evidence"],
+                children=children,
                 redaction=RedactionReport(
                     policy_version=outcome.policy_version, key_id=outcome.key_id, counts=dict(outcome.counts)
                 ),
