@@ -23,7 +23,9 @@ SAMPLE_EVENT: dict[str, object] = {
 }
 
 
-def quickstart_banner(base_url: str, token: str, outbox: Path, sample_file: Path | None) -> str:
+def quickstart_banner(
+    base_url: str, token: str, outbox: Path, sample_file: Path | None, program: str = "rcmgw"
+) -> str:
     """The start banner, with a ready curl command (one line) and an ``rcmgw ingest`` example."""
     curl = " ".join(
         [
@@ -46,10 +48,10 @@ def quickstart_banner(base_url: str, token: str, outbox: Path, sample_file: Path
         "",
     ]
     if sample_file is not None:
-        lines += ["Or ingest a sample file:", "", f"  rcmgw ingest {sample_file}", ""]
+        lines += ["Or ingest a sample file:", "", f"  {program} ingest {sample_file}", ""]
     lines += [
         f"Tickets appear in {outbox}",
-        "Mint other tokens with: rcmgw token --client NAME --scope SCOPE",
+        f"Mint other tokens with: {program} token --client NAME --scope SCOPE",
         "",
     ]
     return "\n".join(lines)

@@ -83,8 +83,11 @@ def serve(config: ConfigOption = None) -> None:
     port = sock.getsockname()[1]
     token = runtime.issuer.mint("quickstart", [Scope.EVENTS_WRITE], ttl=settings.dev_token_ttl_seconds)
     host = f"[{settings.http_host}]" if family == socket.AF_INET6 else settings.http_host
+    program = sys.argv[0] if "/" in sys.argv[0] else "rcmgw"
     _out.print(
-        quickstart_banner(f"http://{host}:{port}", token, settings.outbox_file.resolve(), _sample_file()),
+        quickstart_banner(
+            f"http://{host}:{port}", token, settings.outbox_file.resolve(), _sample_file(), program
+        ),
         markup=False,
     )
     sys.stdout.flush()
