@@ -50,7 +50,7 @@ def test_printed_curl_creates_a_ticket_within_two_seconds(home: Path) -> None:
             assert clear not in gateway.outbox_lines()[0]
         assert {subject["kind"] for subject in ticket["subjects"]} >= {"NAME", "DOB", "MRN", "CLAIM"}
 
-        ingest = next(line.strip() for line in gateway.banner if " ingest " in line)
+        ingest = next(line.strip() for line in gateway.banner if line.strip().endswith(".json"))
         env = {"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin"}
         subprocess.run(["bash", "-c", ingest], cwd=REPO, env=env, check=True, capture_output=True, timeout=60)
         wait_until(lambda: len(gateway.outbox_lines()) == 2, 10.0, "the ingested sample in the outbox")
