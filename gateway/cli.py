@@ -99,7 +99,10 @@ def serve(config: ConfigOption = None) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="JSON event files.", show_default=False)],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="JSON event or X12 files (told apart by content).", show_default=False),
+    ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sealed tickets; spool nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")] = False,
     config: ConfigOption = None,

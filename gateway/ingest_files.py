@@ -11,13 +11,16 @@ from rich.console import Console
 
 from adapters.errors import InputRejected
 from adapters.json_event import parse_event_file
+from adapters.x12.errors import X12Rejected
 from gateway.exit_codes import ExitCode
 from gateway.keys import load_or_create_keys
 from gateway.pipeline import RecordQuarantined
 from gateway.runtime import Runtime, build_sealer
 from gateway.settings import Settings
+from gateway.x12_ingest import X12Outcome, ingest_x12_file, is_x12_file, seal_x12
 from normalizers.errors import NormalizationError
 from normalizers.normalizer import Normalizer
+from normalizers.sealing import Sealer
 
 
 def _report_rejection(path: Path, code: str, message: str) -> None:
@@ -32,6 +35,9 @@ async def ingest_paths(
     if dry_run:
         normalizer, sealer = Normalizer(), build_sealer(load_or_create_keys(settings.keys_dir))
         for path in paths:
+            if _is_x12(path):
+                worst = max(worst, _dry_run_x12(path, normalizer, sealer))
+                continue
             try:
                 sealed = sealer.seal(normalizer.normalize(parse_event_file(path)))
             except (InputRejected, NormalizationError, OSError) as error:
@@ -44,6 +50,9 @@ async def ingest_paths(
     await runtime.start(delivery=False)
     try:
         for path in paths:
+            if _is_x12(path):
+                worst = max(worst, await _ingest_x12(runtime, path, as_json=as_json, out=out))
+                continue
             try:
                 record = parse_event_file(path)
                 result = await runtime.pipeline.ingest(record)
@@ -64,6 +73,55 @@ async def ingest_paths(
     finally:
         await runtime.stop()
     return worst
+
+
+def _is_x12(path: Path) -> bool:
+    try:
+        return is_x12_file(path)
+    except OSError:
+        return False  # reported by the JSON path with its usual one-line error
+
+
+def _x12_problem_line(path: Path, outcome: X12Outcome) -> None:
+    more = f" (and {len(outcome.problems) - 1} more)" if len(outcome.problems) > 1 else ""
+    where = f" [quarantined as {outcome.quarantine_id}]" if outcome.quarantine_id else ""
+    _report_rejection(path, X12Rejected.code, outcome.problems[0] + more + where)
+
+
+def _dry_run_x12(path: Path, normalizer: Normalizer, sealer: Sealer) -> ExitCode:
+    with path.open("rb") as handle:
+        outcome = seal_x12(handle, normalizer, sealer)
+    for result in outcome.sealed:
+        sys.stdout.write(result.ticket.body.decode("utf-8") + "\n")
+    if outcome.rejected:
+        _x12_problem_line(path, outcome)
+        return ExitCode.DATA_ERROR
+    return ExitCode.OK
+
+
+async def _ingest_x12(runtime: Runtime, path: Path, *, as_json: bool, out: Console) -> ExitCode:
+    outcome = await ingest_x12_file(path, runtime.pipeline, runtime.quarantine)
+    created = sum(1 for result in outcome.results if result.created)
+    line = {
+        "path": str(path),
+        "status": "rejected" if outcome.rejected else "accepted",
+        "tickets": len(outcome.results),
+        "new_tickets": created,
+        "evidence": outcome.evidence,
+        "problems": len(outcome.problems),
+        "ticket_ids": [result.ticket_id for result in outcome.results],
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(line) + "\n")
+    else:
+        out.print(
+            f"{path}: {len(outcome.results)} tickets ({created} new), {outcome.evidence} evidence records",
+            markup=False,
+        )
+    if outcome.rejected:
+        _x12_problem_line(path, outcome)
+        return ExitCode.DATA_ERROR
+    return ExitCode.OK
 
 
 def _describe(error: Exception) -> tuple[str, str]:

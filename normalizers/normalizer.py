@@ -10,6 +10,7 @@ from normalizers.errors import UnsupportedRecord
 from normalizers.json_event import normalize_json_event
 from normalizers.rules import RuleChain, default_rules
 from normalizers.taxonomy import Taxonomy, load_taxonomy
+from normalizers.x12 import register_x12
 
 DraftBuilder = Callable[[SourceRecord, Taxonomy], TicketDraft]
 
@@ -22,6 +23,7 @@ class Normalizer:
         self._rules = rules or default_rules(self.taxonomy)
         self._builders: dict[str, DraftBuilder] = {}
         self.register("json-event", normalize_json_event)
+        register_x12(self)
 
     def register(self, record_type: str, builder: DraftBuilder) -> None:
         """Use ``builder`` for records of ``record_type``."""

@@ -6,6 +6,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
+if not CORPUS.is_dir() and (REPO.parent.parent / "shared" / "corpus").is_dir():
+    CORPUS = REPO.parent.parent / "shared" / "corpus"  # a git worktree one level further down
 
 # Synthetic identifiers that must never appear in any output channel.
 CANARY = {

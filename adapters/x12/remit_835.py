@@ -1,0 +1,294 @@
+"""835 remittance advice (005010X221A1 and 004010X091A1): denied and adjusted claims, provider
+adjustments (PLB) and the balancing check whose failure means auto-posting will fail.
+
+Records (``record_type``):
+
+- ``x12-835-claim``: a claim that needs work: CLP02 4 (denied) or 22 (reversal), a paid-zero line,
+  or any adjustment other than the routine ones (contractual CO-45/CO-253/CO-A2, patient share
+  PR-1/2/3, prior payer OA-23). Claim- and line-level CAS, LQ, MOA and MIA remark codes are facts.
+- ``x12-835-plb``: one per PLB segment (payment-posting work).
+- ``x12-835-unbalanced``: the set does not balance (BPR02 against the sum of CLP04 less PLB, or
+  claims against their lines): the poster's system will reject it.
+- ``x12-835-remittance``: evidence only (no ticket) for a set with nothing to work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from adapters.base import FactValue, PhiValue
+from adapters.x12 import phi
+from adapters.x12.context import (
+    EVIDENCE,
+    SegmentText,
+    SetContext,
+    X12Item,
+    X12Problem,
+    element,
+    make_record,
+    money,
+)
+
+ROUTINE_ADJUSTMENTS = frozenset({"CO-45", "CO-253", "CO-A2", "PR-1", "PR-2", "PR-3", "OA-23"})
+DENIED, REVERSAL = "4", "22"
+_ZERO = Decimal("0")
+_CENT = Decimal("0.01")
+_EVIDENCE_SEGMENTS = 40
+
+
+@dataclass(slots=True)
+class _Line:
+    billed: Decimal = _ZERO
+    paid: Decimal = _ZERO
+    adjusted: Decimal = _ZERO
+    has_cas: bool = False
+
+
+@dataclass(slots=True)
+class _Claim:
+    number: int
+    ordinal: int
+    elements: list[str]
+    segments: list[list[str]] = field(default_factory=list)
+    phi: list[PhiValue] = field(default_factory=list)
+    adjustments: list[tuple[str, str, Decimal, bool]] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+    lines: list[_Line] = field(default_factory=list)
+    claim_adjusted: Decimal = _ZERO
+
+
+def _cas(elements: list[str]) -> list[tuple[str, str, Decimal]]:
+    group = element(elements, 1)
+    found: list[tuple[str, str, Decimal]] = []
+    for index in range(2, min(len(elements), 20), 3):
+        reason = element(elements, index)
+        if reason:
+            found.append((group, reason, money(element(elements, index + 1)) or _ZERO))
+    return found
+
+
+class Remit835Parser:
+    """Parses one 835 transaction set (see the module docstring)."""
+
+    def __init__(self, ctx: SetContext) -> None:
+        self._ctx = ctx
+        self._text = SegmentText(ctx.delimiters)
+        self._bpr_total: Decimal | None = None
+        self._bpr_seen = False
+        self._payment_method = ""
+        self._trace = ""
+        self._payer_id = ""
+        self._payer_name = ""
+        self._payee_npi = ""
+        self._n1 = ""
+        self._claim: _Claim | None = None
+        self._claims = 0
+        self._paid_total = _ZERO
+        self._plb_total = _ZERO
+        self._unbalanced_claims = 0
+        self._emitted = 0
+        self._plb_segments: list[list[str]] = []
+
+    def feed(self, elements: list[str], in_set: int, in_file: int) -> list[X12Item] | None:
+        """Take one segment of the set."""
+        tag = elements[0]
+        claim = self._claim
+        if tag == "CLP":
+            done = self._close_claim()
+            self._claims += 1
+            self._claim = _Claim(number=in_set, ordinal=self._claims, elements=elements, segments=[elements])
+            self._claim.phi += phi.value("CLAIM", "CLP-01", element(elements, 1))
+            self._claim.phi += phi.value("CLAIM", "CLP-07", element(elements, 7))
+            self._paid_total += money(element(elements, 4)) or _ZERO
+            if len(elements) < 5:
+                problem = X12Problem(self._ctx.interchange, in_file, "CLP has fewer than 4 elements")
+                self._claim = None
+                return [*done, problem]
+            return done or None
+        if claim is not None:
+            if tag in ("LX", "PLB", "TS3", "TS2"):
+                done = self._close_claim()
+                if tag == "PLB":
+                    done.append(self._plb(elements, in_set))
+                return done or None
+            self._claim_segment(claim, tag, elements)
+            return None
+        if tag == "PLB":
+            return [self._plb(elements, in_set)]
+        self._header(tag, elements)
+        return None
+
+    def _header(self, tag: str, elements: list[str]) -> None:
+        if tag == "BPR":
+            self._bpr_seen = True
+            self._bpr_total = money(element(elements, 2))
+            self._payment_method = element(elements, 4)
+        elif tag == "TRN":
+            self._trace = element(elements, 2)
+            self._payer_id = self._payer_id or element(elements, 3)
+        elif tag == "N1":
+            self._n1 = element(elements, 1)
+            if self._n1 == "PR":
+                self._payer_name = element(elements, 2)
+            elif self._n1 == "PE" and element(elements, 3) == "XX":
+                self._payee_npi = element(elements, 4)
+        elif tag == "REF" and self._n1 == "PR" and element(elements, 1) == "2U":
+            self._payer_id = element(elements, 2)
+
+    def _claim_segment(self, claim: _Claim, tag: str, elements: list[str]) -> None:
+        if len(claim.segments) < _EVIDENCE_SEGMENTS:
+            claim.segments.append(elements)
+        if tag == "CAS":
+            at_line = bool(claim.lines)
+            for group, reason, amount in _cas(elements):
+                claim.adjustments.append((group, reason, amount, at_line))
+                if at_line:
+                    claim.lines[-1].adjusted += amount
+                    claim.lines[-1].has_cas = True
+                else:
+                    claim.claim_adjusted += amount
+        elif tag == "SVC":
+            claim.lines.append(
+                _Line(billed=money(element(elements, 2)) or _ZERO, paid=money(element(elements, 3)) or _ZERO)
+            )
+        elif tag == "LQ":
+            code = element(elements, 2)
+            if code:
+                claim.remarks.append(f"{element(elements, 1)}:{code}")
+        elif tag == "MOA":
+            claim.remarks += [f"HE:{element(elements, i)}" for i in range(3, 8) if element(elements, i)]
+        elif tag == "MIA":
+            indexes = (5, 20, 21, 22, 23)
+            claim.remarks += [f"HE:{element(elements, i)}" for i in indexes if element(elements, i)]
+        elif tag == "NM1":
+            claim.phi += phi.nm1(elements)
+        elif tag == "REF":
+            claim.phi += phi.ref(elements)
+        elif tag == "DTM":
+            claim.phi += phi.date(elements, 2)
+        elif tag in ("N3", "N4"):
+            claim.phi += phi.address(elements)
+
+    def _close_claim(self) -> list[X12Item]:
+        claim, self._claim = self._claim, None
+        if claim is None:
+            return []
+        status = element(claim.elements, 2)
+        billed = money(element(claim.elements, 3))
+        paid = money(element(claim.elements, 4))
+        if not self._balances(claim, billed or _ZERO, paid or _ZERO):
+            self._unbalanced_claims += 1
+        unusual = [
+            (g, r, a, line) for g, r, a, line in claim.adjustments if f"{g}-{r}" not in ROUTINE_ADJUSTMENTS
+        ]
+        zero_lines = sum(1 for line in claim.lines if line.paid == _ZERO and line.billed > _ZERO)
+        if status not in (DENIED, REVERSAL) and not unusual and not zero_lines:
+            return []
+        if unusual:
+            group, reason = unusual[0][0], unusual[0][1]
+        elif claim.adjustments:
+            group, reason = claim.adjustments[0][0], claim.adjustments[0][1]
+        else:
+            group, reason = "", ""
+        facts: dict[str, FactValue] = {
+            "claim.status": status,
+            "claim.ordinal": claim.ordinal,
+            "claim.filing_indicator": element(claim.elements, 6),
+            "claim.facility_type": element(claim.elements, 8),
+            "amount.billed": billed,
+            "amount.paid": paid,
+            "amount.patient_responsibility": money(element(claim.elements, 5)),
+            "adjustment.group": group,
+            "adjustment.carc": reason,
+            "adjustments": " ".join(
+                f"{g}-{r}={a}{'@line' if line else ''}" for g, r, a, line in claim.adjustments
+            ),
+            "remarks": " ".join(dict.fromkeys(claim.remarks)),
+            "lines": len(claim.lines),
+            "lines.paid_zero": zero_lines,
+            **self._payer_facts(),
+        }
+        self._emitted += 1
+        return [
+            make_record(
+                self._ctx,
+                "x12-835-claim",
+                f"CLP@{claim.number}",
+                facts,
+                claim.phi,
+                self._text.join(claim.segments),
+            )
+        ]
+
+    def _balances(self, claim: _Claim, billed: Decimal, paid: Decimal) -> bool:
+        for line in claim.lines:
+            if line.has_cas and abs(line.billed - line.adjusted - line.paid) >= _CENT:
+                return False
+        if claim.lines:
+            line_paid = sum((line.paid for line in claim.lines), _ZERO)
+            return abs(line_paid - claim.claim_adjusted - paid) < _CENT
+        if not claim.adjustments:
+            return True
+        return abs(billed - claim.claim_adjusted - paid) < _CENT
+
+    def _payer_facts(self) -> dict[str, FactValue]:
+        return {
+            "payer.id": self._payer_id,
+            "payer.name": self._payer_name,
+            "payee.npi": self._payee_npi,
+            "payment.trace": self._trace,
+            "payment.method": self._payment_method,
+        }
+
+    def _plb(self, elements: list[str], in_set: int) -> X12Item:
+        component = self._ctx.delimiters.component
+        reasons: list[str] = []
+        marked: list[PhiValue] = []
+        total = _ZERO
+        for index in range(3, min(len(elements), 15), 2):
+            composite = element(elements, index)
+            if not composite:
+                continue
+            parts = composite.split(component) if component in composite else composite.split(">")
+            reasons.append(parts[0])
+            if len(parts) > 1 and parts[1]:
+                marked += phi.value("ACCT", f"PLB-{index:02d}-2", parts[1])
+            amount = money(element(elements, index + 1)) or _ZERO
+            total += amount
+        self._plb_total += total
+        self._emitted += 1
+        facts: dict[str, FactValue] = {
+            "plb.reason": reasons[0] if reasons else "",
+            "plb.reasons": " ".join(reasons),
+            "plb.total": total,
+            "plb.provider": element(elements, 1),
+            **self._payer_facts(),
+        }
+        return make_record(
+            self._ctx, "x12-835-plb", f"PLB@{in_set}", facts, marked, self._text.join([elements])
+        )
+
+    def finish(self, in_file: int) -> list[X12Item]:
+        """Close the last claim; check the set balances; say something about every set."""
+        items = self._close_claim()
+        if not self._bpr_seen:
+            return [*items, X12Problem(self._ctx.interchange, in_file, "835 has no BPR segment")]
+        expected = self._paid_total - self._plb_total
+        difference = (self._bpr_total - expected) if self._bpr_total is not None else None
+        if difference is None or abs(difference) >= _CENT or self._unbalanced_claims:
+            facts: dict[str, FactValue] = {
+                "balance.bpr02": self._bpr_total,
+                "balance.clp04_total": self._paid_total,
+                "balance.plb_total": self._plb_total,
+                "balance.expected": expected,
+                "balance.difference": difference,
+                "balance.claims": self._claims,
+                "balance.claims_unbalanced": self._unbalanced_claims,
+                **self._payer_facts(),
+            }
+            items.append(make_record(self._ctx, "x12-835-unbalanced", "BPR", facts, (), ""))
+        elif not self._emitted:
+            facts = {EVIDENCE: True, "balance.claims": self._claims, **self._payer_facts()}
+            items.append(make_record(self._ctx, "x12-835-remittance", "BPR", facts, (), ""))
+        return items
