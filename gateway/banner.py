@@ -24,7 +24,13 @@ SAMPLE_EVENT: dict[str, object] = {
 
 
 def quickstart_banner(
-    base_url: str, token: str, outbox: Path, sample_file: Path | None, program: str = "rcmgw"
+    base_url: str,
+    token: str,
+    outbox: Path,
+    sample_file: Path | None,
+    *,
+    mllp: str | None = None,
+    program: str = "rcmgw",
 ) -> str:
     """The start banner, with a ready curl command (one line) and an ``rcmgw ingest`` example."""
     curl = " ".join(
@@ -41,6 +47,7 @@ def quickstart_banner(
     )
     lines = [
         f"rcm-gateway listening on {base_url}  (health: {base_url}/healthz)",
+        *([f"MLLP (HL7 v2) listening on {mllp}"] if mllp else []),
         "",
         "Send a first error (a dev token with scope events:write is filled in):",
         "",

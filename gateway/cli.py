@@ -81,12 +81,18 @@ def serve(config: ConfigOption = None) -> None:
         ) from None
     sock.listen(2048)  # connections queue from here on, before uvicorn starts accepting
     port = sock.getsockname()[1]
+    mllp = _bind_mllp(tuple(runtime.services), settings)
     token = runtime.issuer.mint("quickstart", [Scope.EVENTS_WRITE], ttl=settings.dev_token_ttl_seconds)
     host = f"[{settings.http_host}]" if family == socket.AF_INET6 else settings.http_host
     program = sys.argv[0] if "/" in sys.argv[0] else "rcmgw"
     _out.print(
         quickstart_banner(
-            f"http://{host}:{port}", token, settings.outbox_file.resolve(), _sample_file(), program
+            f"http://{host}:{port}",
+            token,
+            settings.outbox_file.resolve(),
+            _sample_file(),
+            mllp=mllp,
+            program=program,
         ),
         markup=False,
     )
@@ -95,6 +101,22 @@ def serve(config: ConfigOption = None) -> None:
         uvicorn.Config(create_app(settings, runtime), log_config=None, access_log=False, lifespan="on")
     )
     server.run(sockets=[sock])
+
+
+def _bind_mllp(services: tuple[object, ...], settings: Settings) -> str | None:
+    from gateway.mllp_service import MllpService
+
+    for service in services:
+        if isinstance(service, MllpService):
+            try:
+                port = service.bind()
+            except OSError as error:
+                where = f"{settings.mllp.host}:{settings.mllp.port}"
+                raise _fail(
+                    f"cannot listen for MLLP on {where}: {error.strerror}", ExitCode.UNAVAILABLE
+                ) from None
+            return f"{settings.mllp.host}:{port}"
+    return None
 
 
 @app.command()

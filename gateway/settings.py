@@ -22,6 +22,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.mllp_settings import MllpSettings
+
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
 
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
     dev_token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = Field(
         3600, description="Lifetime of tokens minted by `rcmgw token`."
     )
+    mllp: MllpSettings = Field(default_factory=MllpSettings, description="HL7 v2 MLLP listener.")
 
     @classmethod
     def settings_customise_sources(

@@ -26,6 +26,7 @@ def settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     for key in list(os.environ):
         if key.startswith("RCMGW_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("RCMGW_MLLP__PORT", "0")  # never the fixed 2575: suites run side by side
     yield get_settings(home=home, delivery_poll_interval=0.05)
 
 

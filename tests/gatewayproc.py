@@ -34,6 +34,7 @@ class GatewayProcess:
     stderr_path: Path
     banner: list[str] = field(default_factory=list)
     base_url: str = ""
+    mllp_port: int | None = None
 
     @property
     def outbox(self) -> Path:
@@ -67,6 +68,7 @@ def start_gateway(home: Path, **env: str) -> GatewayProcess:
     """Start ``rcmgw serve`` on a free port with ``home`` as RCMGW_HOME; return once it listens."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RCMGW_")}
     environ.update({"RCMGW_HOME": str(home), "RCMGW_HTTP_PORT": "0", "RCMGW_DELIVERY_POLL_INTERVAL": "0.1"})
+    environ["RCMGW_MLLP_PORT"] = "0"
     environ.update(env)
     stderr_path = home.parent / f"gateway-stderr-{time.monotonic_ns()}.log"
     with stderr_path.open("wb") as stderr:
@@ -88,5 +90,7 @@ def start_gateway(home: Path, **env: str) -> GatewayProcess:
         gateway.banner.append(line)
         if line.startswith("rcm-gateway listening on "):
             gateway.base_url = line.split()[3]
+        if line.startswith("MLLP (HL7 v2) listening on "):
+            gateway.mllp_port = int(line.rsplit(":", 1)[1])
         if line.startswith("Tickets appear in"):
             return gateway

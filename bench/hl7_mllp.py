@@ -1,0 +1,172 @@
+"""HL7 v2 over MLLP: sustained throughput with AA after the durable commit, and p99 ACK latency.
+
+One ``rcmgw serve`` process (delivery off, so only ingest is measured); the load generator runs in
+this second process. Every message is a DFT^P03 with a charge problem, so every AA follows a
+normalize + redact + encrypted spool commit (fsync). Baselines measured in the same run on the same
+message: hl7apy parse-only and python-hl7 parse-only rates.
+
+    .venv/bin/python bench/hl7_mllp.py [--seconds 10] [--connections 8] [--rate 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RCMGW = Path(sys.executable).parent / "rcmgw"
+
+
+def dft(control_id: str) -> bytes:
+    return (
+        f"MSH|^~\\&|EPIC|HOSP|BILL|FAC|20261101120000||DFT^P03^DFT_P03|{control_id}|P|2.5.1\r"
+        "EVN|P03|20261101120000\r"
+        "PID|1||MRN55501^^^HOSP^MR||DOE^JANE||19700101|F|||1 MAIN ST^^BOSTON^MA^02110||(617)555-0100|||||"
+        "ACCT77001\r"
+        "PV1|1|O|CLINIC^^^HOSP||||1234^WELBY^MARCUS||||||||||||VIS88001\r"
+        "FT1|1|T1001||20261101|20261101|CG||||2|200.00|100.00\r"
+        "FT1|2|T1002||20261101|20261101|CG|99213^Office visit^CPT|||1|120.00|120.00\r"
+        "IN1|1|BCBS01|60054|BLUE CROSS|||||||||||||DOE^JANE|SEL|19700101\r"
+    ).encode()
+
+
+def parse_rate(parse: object, text: str, seconds: float) -> float:
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        parse(text)  # type: ignore[operator]
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def baselines(seconds: float) -> dict[str, float]:
+    import hl7
+    from hl7apy.parser import parse_message as hl7apy_parse
+
+    from adapters.hl7v2.intake import parse_input
+
+    text = dft("BASE1").decode()
+    return {
+        "hl7apy": parse_rate(lambda t: hl7apy_parse(t, find_groups=False), text, seconds),
+        "python-hl7": parse_rate(hl7.parse, text, seconds),
+        "rcmgw parser": parse_rate(lambda t: parse_input(t.encode()), text, seconds),
+    }
+
+
+def start_gateway(home: Path) -> tuple[subprocess.Popen[bytes], int]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RCMGW_")}
+    env.update(
+        {
+            "RCMGW_HOME": str(home),
+            "RCMGW_HTTP_PORT": "0",
+            "RCMGW_MLLP_PORT": "0",
+            "RCMGW_DELIVERY_ENABLED": "false",
+            "RCMGW_LOG_LEVEL": "WARNING",
+        }
+    )
+    process = subprocess.Popen([str(RCMGW), "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    while True:
+        line = process.stdout.readline().decode()
+        if not line:
+            raise SystemExit("gateway exited before its banner")
+        if line.startswith("MLLP (HL7 v2) listening on "):
+            return process, int(line.strip().rsplit(":", 1)[1])
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes) -> bytes:
+    writer.write(b"\x0b" + payload + b"\x1c\x0d")
+    await writer.drain()
+    return await reader.readuntil(b"\x1c\x0d")
+
+
+async def closed_loop(port: int, connections: int, seconds: float) -> tuple[int, int]:
+    deadline = time.perf_counter() + seconds
+    counts = [0, 0]
+
+    async def worker(index: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        number = 0
+        while time.perf_counter() < deadline:
+            number += 1
+            answer = await _exchange(reader, writer, dft(f"T{index:02d}{number:08d}"))
+            counts[0 if b"MSA|AA|" in answer else 1] += 1
+        writer.close()
+
+    await asyncio.gather(*(worker(i) for i in range(connections)))
+    return counts[0], counts[1]
+
+
+async def open_loop(port: int, rate: float, seconds: float, connections: int) -> list[float]:
+    latencies: list[float] = []
+    total = int(rate * seconds)
+    queue: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while True:
+            number, scheduled = await queue.get()
+            if number < 0:
+                break
+            answer = await _exchange(reader, writer, dft(f"L{number:09d}"))
+            assert b"MSA|AA|" in answer
+            latencies.append(time.perf_counter() - scheduled)
+        writer.close()
+
+    workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    started = time.perf_counter()
+    for number in range(total):
+        due = started + number / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((number, due))
+    for _ in workers:
+        queue.put_nowait((-1, 0.0))
+    await asyncio.gather(*workers)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=500.0)
+    args = parser.parse_args()
+    base = baselines(min(args.seconds, 3.0))
+    with tempfile.TemporaryDirectory() as tmp:
+        process, port = start_gateway(Path(tmp))
+        try:
+            asyncio.run(closed_loop(port, 2, 1.0))  # warm-up
+            accepted, other = asyncio.run(closed_loop(port, args.connections, args.seconds))
+            throughput = accepted / args.seconds
+            latencies = asyncio.run(open_loop(port, args.rate, args.seconds, args.connections))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    print("parse-only baselines (msg/s): " + ", ".join(f"{k} {v:,.0f}" for k, v in base.items()))
+    print(
+        f"MLLP sustained, AA after durable commit: {throughput:,.0f} msg/s "
+        f"({args.connections} connections, {args.seconds:.0f} s, {accepted} AA, {other} other)"
+    )
+    print(
+        f"  ratio vs hl7apy parse-only: {throughput / base['hl7apy']:.1f}x; "
+        f"vs python-hl7 parse-only: {throughput / base['python-hl7']:.2f}x; target >= 2,000 msg/s"
+    )
+    print(
+        f"ACK latency at {args.rate:.0f} msg/s offered: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+        f"({len(latencies)} messages); target p99 < 20 ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
