@@ -22,6 +22,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from adapters.fhir.config import FhirSettings
+
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
 
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
     dev_token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = Field(
         3600, description="Lifetime of tokens minted by `rcmgw token`."
     )
+    fhir: FhirSettings = Field(default_factory=FhirSettings, description="Epic / Cerner FHIR adapters.")
 
     @classmethod
     def settings_customise_sources(

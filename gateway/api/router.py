@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.api import events, health
+from gateway.api import events, fhir_push, health, jwks
 
 api_router = APIRouter()
 api_router.include_router(health.router)
 api_router.include_router(events.router)
+api_router.include_router(jwks.router)
+api_router.include_router(fhir_push.router)
