@@ -17,7 +17,8 @@ Facts are flat and PHI-free: ``fhir.*`` (resource type, id of non-person resourc
 outcome), ``issue.N.*`` (severity, code, expression, location), ``code.N.*`` (system URL, code,
 display, role), amounts and payer. Free text (``details.text``, ``diagnostics``, ``disposition``,
 process notes) goes to ``texts`` for redaction. PHI (`adapters.fhir.phi`) goes to ``phi``; a
-Bundle's included people are attached to every record of that Bundle.
+Bundle's people (included, contained in any entry, or named in its search links) are attached
+to every record of that Bundle.
 """
 
 from __future__ import annotations
@@ -317,9 +318,9 @@ def records_from_resource(
         return _for_resource(resource, [], common)
     entries = [entry for entry in resource.get("entry") or [] if isinstance(entry, dict)]
     people: list[PhiValue] = _search_link_identifiers(resource)
-    for entry in entries:
+    for entry in entries:  # every entry's people (contained or included) protect every record
         item = entry.get("resource")
-        if isinstance(item, dict) and item.get("resourceType") in PERSON_ENTRY_TYPES:
+        if isinstance(item, dict):
             people += collect_phi(item)
     records: list[SourceRecord] = []
     for entry in entries:
