@@ -183,6 +183,11 @@ def check_config(
     _out.print(table)
 
 
+from gateway.cli_fhir import fhir_app  # noqa: E402 - registered after the core commands
+
+app.add_typer(fhir_app, name="fhir")
+
+
 def main() -> None:
     """Console-script entry point: any error that escapes a command becomes one line on stderr and
     its exit code; never a traceback (a library's message can quote input)."""

@@ -21,6 +21,7 @@ from fallback.sqlite_spool import SqliteSpool
 from fallback.worker import DeliveryWorker
 from gateway.audit import SqliteAuditLog
 from gateway.auth.tokens import DevIssuer, TokenValidator
+from gateway.fhir_service import build_fhir_services
 from gateway.keys import GatewayKeys, load_or_create_keys
 from gateway.pipeline import IngestPipeline
 from gateway.quarantine import Quarantine
@@ -115,6 +116,7 @@ class Runtime:
             validator=validator,
             audit=audit,
             workers=workers,
+            services=[*build_fhir_services(settings)],
         )
         if settings.mllp.enabled:
             from gateway.mllp_service import MllpService

@@ -22,6 +22,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from adapters.fhir.config import FhirSettings
 from gateway.mllp_settings import MllpSettings
 
 ENV_PREFIX = "RCMGW_"
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
         3600, description="Lifetime of tokens minted by `rcmgw token`."
     )
     mllp: MllpSettings = Field(default_factory=MllpSettings, description="HL7 v2 MLLP listener.")
+    fhir: FhirSettings = Field(default_factory=FhirSettings, description="Epic / Cerner FHIR adapters.")
 
     @classmethod
     def settings_customise_sources(

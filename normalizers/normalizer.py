@@ -7,6 +7,8 @@ from collections.abc import Callable
 from adapters.base import SourceRecord
 from normalizers.draft import TicketDraft
 from normalizers.errors import UnsupportedRecord
+from normalizers.fhir import RECORD_TYPES as FHIR_RECORD_TYPES
+from normalizers.fhir import normalize_fhir
 from normalizers.hl7v2 import RECORD_TYPES as HL7V2_RECORD_TYPES
 from normalizers.hl7v2 import normalize_hl7v2
 from normalizers.json_event import normalize_json_event
@@ -28,6 +30,8 @@ class Normalizer:
         register_x12(self)
         for record_type in HL7V2_RECORD_TYPES:
             self.register(record_type, normalize_hl7v2)
+        for record_type in FHIR_RECORD_TYPES:
+            self.register(record_type, normalize_fhir)
 
     def register(self, record_type: str, builder: DraftBuilder) -> None:
         """Use ``builder`` for records of ``record_type``."""

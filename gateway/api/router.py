@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.api import events, health, hl7
+from gateway.api import events, fhir_push, health, hl7, jwks
 
 api_router = APIRouter()
 api_router.include_router(health.router)
 api_router.include_router(events.router)
 api_router.include_router(hl7.router)
+api_router.include_router(jwks.router)
+api_router.include_router(fhir_push.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
+from gateway.api import jwks
 from gateway.api.health import PUBLIC_PATHS
 from gateway.app import create_app
 from gateway.auth.deps import ScopeRequirement
@@ -31,7 +32,8 @@ def route_scopes(app: FastAPI) -> dict[str, list[Scope]]:
 def test_every_route_requires_a_scope_except_health(settings: Settings) -> None:
     scopes = route_scopes(create_app(settings))
     assert {"/v1/events", "/healthz", "/readyz"} <= set(scopes)
-    unguarded = sorted(path for path, required in scopes.items() if not required and path not in PUBLIC_PATHS)
+    public = PUBLIC_PATHS | jwks.PUBLIC_PATHS
+    unguarded = sorted(path for path, required in scopes.items() if not required and path not in public)
     assert unguarded == []
 
 
@@ -51,3 +53,15 @@ def test_events_route_requires_events_write(settings: Settings) -> None:
 
 def test_public_paths_are_only_health() -> None:
     assert frozenset({"/healthz", "/readyz"}) == PUBLIC_PATHS
+
+
+def test_the_only_other_public_path_is_the_jwk_set(settings: Settings) -> None:
+    # Epic fetches the JWK Set URL of a back-end app without credentials; nothing else is public.
+    assert frozenset({"/.well-known/jwks.json"}) == jwks.PUBLIC_PATHS
+    assert route_scopes(create_app(settings))["/.well-known/jwks.json"] == []
+
+
+def test_fhir_push_routes_require_events_write(settings: Settings) -> None:
+    scopes = route_scopes(create_app(settings))
+    assert scopes["/v1/adapters/epic"] == [Scope.EVENTS_WRITE]
+    assert scopes["/v1/adapters/cerner"] == [Scope.EVENTS_WRITE]
