@@ -20,6 +20,7 @@ from fallback.sink import Sink
 from fallback.sqlite_spool import SqliteSpool
 from fallback.worker import DeliveryWorker
 from gateway.audit import SqliteAuditLog
+from gateway.auth.services import SecurityServices
 from gateway.auth.tokens import DevIssuer, TokenValidator
 from gateway.keys import GatewayKeys, load_or_create_keys
 from gateway.pipeline import IngestPipeline
@@ -70,6 +71,7 @@ class Runtime:
     audit: SqliteAuditLog
     workers: list[DeliveryWorker] = field(default_factory=list)
     services: list[BackgroundService] = field(default_factory=list)
+    security: SecurityServices | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -104,6 +106,7 @@ class Runtime:
             audit=audit,
             on_spooled=notify,
         )
+        security = SecurityServices.build(settings, dev_issuer=issuer, dev_validator=validator, audit=audit)
         return cls(
             settings=settings,
             keys=keys,
@@ -115,6 +118,7 @@ class Runtime:
             validator=validator,
             audit=audit,
             workers=workers,
+            security=security,
         )
 
     def notify(self) -> None:
@@ -126,6 +130,8 @@ class Runtime:
         """Open the spool and sinks; start one delivery worker per sink unless disabled."""
         await self.spool.open()
         self.audit.open()
+        if self.security is not None:
+            self.security.open()
         await self.audit.record(
             "config.loaded",
             actor="system",
@@ -169,4 +175,6 @@ class Runtime:
         for sink in self.sinks.values():
             await sink.aclose()
         await self.spool.aclose()
+        if self.security is not None:
+            await self.security.aclose()
         self.audit.close()

@@ -22,6 +22,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.auth.config import AuthSettings
+
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
 
@@ -57,6 +59,9 @@ class Settings(BaseSettings):
     )
     dev_token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = Field(
         3600, description="Lifetime of tokens minted by `rcmgw token`."
+    )
+    auth: AuthSettings = Field(
+        default_factory=AuthSettings, description="OAuth 2.0 resource server, sessions."
     )
 
     @classmethod
