@@ -155,6 +155,14 @@ def check_config(
     _out.print(table)
 
 
+from gateway import cli_security  # noqa: E402 - the security area's commands
+
+app.add_typer(cli_security.audit_app)
+app.add_typer(cli_security.client_app)
+app.command("access-review")(cli_security.access_review_command)
+app.command("dataflow")(cli_security.dataflow_command)
+
+
 def main() -> None:
     """Console-script entry point: any error that escapes a command becomes one line on stderr and
     its exit code; never a traceback (a library's message can quote input)."""

@@ -49,5 +49,11 @@ def test_events_route_requires_events_write(settings: Settings) -> None:
     assert route_scopes(create_app(settings))["/v1/events"] == [Scope.EVENTS_WRITE]
 
 
+def test_security_routes_require_audit_read(settings: Settings) -> None:
+    scopes = route_scopes(create_app(settings))
+    assert scopes["/v1/audit"] == [Scope.AUDIT_READ]
+    assert scopes["/v1/dataflow"] == [Scope.AUDIT_READ]
+
+
 def test_public_paths_are_only_health() -> None:
     assert frozenset({"/healthz", "/readyz"}) == PUBLIC_PATHS
