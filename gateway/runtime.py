@@ -25,6 +25,7 @@ from gateway.auth.tokens import DevIssuer, TokenValidator
 from gateway.keys import GatewayKeys, load_or_create_keys
 from gateway.pipeline import IngestPipeline
 from gateway.quarantine import Quarantine
+from gateway.retention import RetentionService
 from gateway.settings import Settings
 from normalizers.normalizer import Normalizer
 from normalizers.sealing import Sealer
@@ -107,7 +108,7 @@ class Runtime:
             on_spooled=notify,
         )
         security = SecurityServices.build(settings, dev_issuer=issuer, dev_validator=validator, audit=audit)
-        return cls(
+        runtime = cls(
             settings=settings,
             keys=keys,
             spool=spool,
@@ -120,6 +121,8 @@ class Runtime:
             workers=workers,
             security=security,
         )
+        runtime.services.append(RetentionService(settings.retention))
+        return runtime
 
     def notify(self) -> None:
         """Wake every delivery worker (a ticket was just spooled)."""

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from gateway.auth.config import AuthSettings
+from gateway.retention import RetentionSettings
 
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     )
     auth: AuthSettings = Field(
         default_factory=AuthSettings, description="OAuth 2.0 resource server, sessions."
+    )
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings, description="Retention of quarantine, audit, delivered spool."
     )
 
     @classmethod
