@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from gateway.auth.config import AuthSettings
+from gateway.auth.saml_config import SamlSettings
 from gateway.retention import RetentionSettings
 
 ENV_PREFIX = "RCMGW_"
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(
         default_factory=AuthSettings, description="OAuth 2.0 resource server, sessions."
     )
+    saml: SamlSettings = Field(default_factory=SamlSettings, description="SAML 2.0 sign-in for people.")
     retention: RetentionSettings = Field(
         default_factory=RetentionSettings, description="Retention of quarantine, audit, delivered spool."
     )

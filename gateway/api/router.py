@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.api import events, health
+from gateway.api import saml as saml_api
 from gateway.api import security as security_api
 
 api_router = APIRouter()
 api_router.include_router(health.router)
 api_router.include_router(events.router)
 api_router.include_router(security_api.router)
+api_router.include_router(saml_api.router)

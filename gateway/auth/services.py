@@ -13,6 +13,7 @@ from gateway.auth.config import AuthSettings
 from gateway.auth.introspection import Introspector
 from gateway.auth.jwks import RemoteKeySet
 from gateway.auth.resource_server import ResourceServer
+from gateway.auth.saml_sp import SamlServiceProvider
 from gateway.auth.sessions import SessionManager
 from gateway.auth.store import AuthStore
 from gateway.auth.tokens import DevIssuer, TokenValidator
@@ -34,6 +35,7 @@ class SecurityServices:
     clients: ClientRegistry
     http: httpx.AsyncClient
     dev_issuer: DevIssuer | None
+    saml: SamlServiceProvider | None = None
 
     @classmethod
     def build(
@@ -78,6 +80,11 @@ class SecurityServices:
                 audience=audience,
             )
         store = AuthStore(settings.home / "auth" / "auth.db")
+        saml = (
+            SamlServiceProvider(settings.saml, keys_dir=settings.keys_dir, store=store)
+            if settings.saml.enabled
+            else None
+        )
         return cls(
             auth=auth,
             store=store,
@@ -91,6 +98,7 @@ class SecurityServices:
             clients=ClientRegistry(settings.home / "auth" / "clients.json"),
             http=http,
             dev_issuer=None if auth.external else dev_issuer,
+            saml=saml,
         )
 
     def open(self) -> None:

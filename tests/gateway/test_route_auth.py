@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from gateway.api.health import PUBLIC_PATHS
+from gateway.api.saml import SIGN_IN_PATHS
 from gateway.app import create_app
 from gateway.auth.deps import ScopeRequirement
 from gateway.auth.scopes import Scope
@@ -31,8 +32,14 @@ def route_scopes(app: FastAPI) -> dict[str, list[Scope]]:
 def test_every_route_requires_a_scope_except_health(settings: Settings) -> None:
     scopes = route_scopes(create_app(settings))
     assert {"/v1/events", "/healthz", "/readyz"} <= set(scopes)
-    unguarded = sorted(path for path, required in scopes.items() if not required and path not in PUBLIC_PATHS)
+    open_paths = PUBLIC_PATHS | SIGN_IN_PATHS
+    unguarded = sorted(path for path, required in scopes.items() if not required and path not in open_paths)
     assert unguarded == []
+
+
+def test_sign_in_routes_are_only_the_saml_endpoints(settings: Settings) -> None:
+    paths = {path for path in route_scopes(create_app(settings)) if path.startswith("/saml")}
+    assert paths == SIGN_IN_PATHS
 
 
 def test_the_enumeration_catches_an_unguarded_route(settings: Settings) -> None:
