@@ -96,6 +96,12 @@ def _core(runtime: Runtime) -> FlowPart:
         FlowEdge("redact", "audit", METADATA, IN_PROCESS),
         FlowEdge("http_events", "auth_db", METADATA, IN_PROCESS),
     ]
+    if runtime.security is not None and runtime.security.saml is not None:
+        nodes.append(FlowNode("saml_idp", "source", "SAML IdP (people's sign-in)"))
+        edges.append(FlowEdge("saml_idp", "auth_db", METADATA, "browser POST, signed assertion"))
+    if runtime.security is not None and runtime.security.auth.external:
+        nodes.append(FlowNode("oauth_issuer", "source", "OAuth 2.0 issuer (JWKS, introspection)"))
+        edges.append(FlowEdge("oauth_issuer", "http_events", "signing keys, token status", "HTTPS"))
     return FlowPart(nodes, edges)
 
 

@@ -78,6 +78,9 @@ def test_real_issuer_token_without_the_scope_is_forbidden(
 def test_dev_issuer_is_switched_off_with_an_external_issuer(gateway: tuple[TestClient, Runtime]) -> None:
     client, runtime = gateway
     assert runtime.security is not None and runtime.security.dev_issuer is None
+    from gateway.dataflow import build_dataflow
+
+    assert "oauth_issuer" in {node.id for node in build_dataflow(runtime).nodes}
     dev_token = runtime.issuer.mint("writer", ["events:write"])
     response = client.post("/v1/events", json=canary_event(), headers=_bearer(dev_token))
     assert response.status_code == 401

@@ -248,3 +248,6 @@ def test_metadata_is_served(gateway: Gateway) -> None:
     response = gateway.client.get("/saml/metadata")
     assert response.status_code == 200 and b"AssertionConsumerService" in response.content
     assert urlsplit(SP_BASE).netloc in response.text
+    from gateway.dataflow import build_dataflow
+
+    assert "saml_idp" in {node.id for node in build_dataflow(gateway.runtime).nodes}
