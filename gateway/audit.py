@@ -8,6 +8,10 @@ stored in SQLite (``$RCMGW_HOME/audit/audit.db``, WAL, ``synchronous=FULL``)::
 
 `verify` recomputes the chain and names the first record that was edited, removed or moved: an edit
 breaks that record's MAC, a removal leaves a gap in ``seq``, a swap breaks both MACs.
+
+Retention (`purge_before`) removes the oldest records and keeps an *anchor*: the ``seq`` and MAC of
+the last removed record, sealed with the audit key, from which `verify` then starts. Removing
+records any other way, or editing the anchor, still fails verification.
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 CREATE INDEX IF NOT EXISTS audit_event_at ON audit_log (event, at);
 CREATE INDEX IF NOT EXISTS audit_actor_at ON audit_log (actor, at);
+CREATE TABLE IF NOT EXISTS audit_anchor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    mac TEXT NOT NULL,
+    seal TEXT NOT NULL
+);
 """
 
 
@@ -158,16 +168,27 @@ class SqliteAuditLog:
         actor: str | None = None,
         since: datetime | None = None,
         limit: int = 1000,
+        until: datetime | None = None,
+        outcome: str | None = None,
+        after_seq: int | None = None,
     ) -> list[AuditRecord]:
-        """Records in order, filtered by event, actor and time."""
-        clauses, params = [], []
-        for column, value in (("event", event), ("actor", actor)):
+        """Records in order, filtered by event, actor, outcome, time (``since`` inclusive, ``until``
+        exclusive) and sequence number (``after_seq``, for paging)."""
+        clauses: list[str] = []
+        params: list[object] = []
+        for column, value in (("event", event), ("actor", actor), ("outcome", outcome)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         if since is not None:
             clauses.append("at >= ?")
             params.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
+        if until is not None:
+            clauses.append("at < ?")
+            params.append(until.astimezone(UTC).isoformat(timespec="microseconds"))
+        if after_seq is not None:
+            clauses.append("seq > ?")
+            params.append(after_seq)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = (
             f"SELECT seq, at, event, actor, outcome, details, mac FROM audit_log {where} ORDER BY seq LIMIT ?"  # noqa: S608 - columns are fixed names
@@ -188,6 +209,12 @@ class SqliteAuditLog:
                 .fetchall()
             )
         previous, expected_seq = GENESIS, 1
+        anchor = self._anchor()
+        if anchor is not None:
+            anchor_seq, anchor_mac, seal = anchor
+            if not hmac.compare_digest(seal, self._seal(anchor_seq, anchor_mac)):
+                return VerifyResult(len(rows), anchor_seq + 1, "the retention anchor does not match its seal")
+            previous, expected_seq = anchor_mac, anchor_seq + 1
         for seq, at, event, actor, outcome, details, mac in rows:
             if seq != expected_seq:
                 return VerifyResult(
@@ -199,3 +226,39 @@ class SqliteAuditLog:
                 return VerifyResult(len(rows), seq, f"record {seq} does not match its MAC")
             previous, expected_seq = mac, seq + 1
         return VerifyResult(len(rows), None, None)
+
+    def _seal(self, seq: int, mac: str) -> str:
+        return hmac.new(self._key, f"anchor:{seq}:{mac}".encode("ascii"), hashlib.sha256).hexdigest()
+
+    def _anchor(self) -> tuple[int, str, str] | None:
+        with self._lock:
+            row = (
+                self._connection().execute("SELECT seq, mac, seal FROM audit_anchor WHERE id = 1").fetchone()
+            )
+        return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+
+    def purge_before(self, cutoff: datetime) -> tuple[int, int | None]:
+        """Remove records older than ``cutoff`` (retention), keeping the chain verifiable from a
+        sealed anchor. Returns (how many were removed, the last removed seq)."""
+        cut = cutoff.astimezone(UTC).isoformat(timespec="microseconds")
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT seq, mac FROM audit_log WHERE at < ? ORDER BY seq DESC LIMIT 1", (cut,)
+                ).fetchone()
+                if row is None:
+                    conn.execute("ROLLBACK")
+                    return 0, None
+                last_seq, last_mac = int(row[0]), str(row[1])
+                removed = conn.execute("DELETE FROM audit_log WHERE seq <= ?", (last_seq,)).rowcount
+                conn.execute(
+                    "INSERT OR REPLACE INTO audit_anchor (id, seq, mac, seal) VALUES (1, ?, ?, ?)",
+                    (last_seq, last_mac, self._seal(last_seq, last_mac)),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return removed, last_seq

@@ -186,6 +186,12 @@ def check_config(
 from gateway.cli_fhir import fhir_app  # noqa: E402 - registered after the core commands
 
 app.add_typer(fhir_app, name="fhir")
+from gateway import cli_security  # noqa: E402 - the security area's commands
+
+app.add_typer(cli_security.audit_app)
+app.add_typer(cli_security.client_app)
+app.command("access-review")(cli_security.access_review_command)
+app.command("dataflow")(cli_security.dataflow_command)
 
 
 def main() -> None:

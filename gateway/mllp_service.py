@@ -7,6 +7,7 @@ import socket
 import ssl
 
 from adapters.hl7v2.mllp import MllpListener
+from gateway.dataflow import PHI, FlowEdge, FlowNode, FlowPart
 from gateway.hl7_intake import Hl7Intake, fallback_ack
 from gateway.mllp_settings import MllpSettings
 from gateway.runtime import Runtime
@@ -39,6 +40,19 @@ class MllpService:
         self._socket: socket.socket | None = None
         self._listener: MllpListener | None = None
         self.port: int | None = None
+
+    def dataflow_node(self) -> FlowPart:
+        """HL7 v2 senders -> this listener -> normalize; ACKs go back on the same connection."""
+        if self._settings.tls_client_ca_file is not None:
+            transit = "MLLP over mutual TLS"
+        elif self._settings.tls_cert_file is not None:
+            transit = "MLLP over TLS"
+        elif self._settings.host in ("127.0.0.1", "::1", "localhost"):
+            transit = "MLLP on loopback"
+        else:
+            transit = "MLLP, unencrypted (configure TLS)"
+        label = f"HL7 v2 senders via MLLP ({self._settings.host})"
+        return FlowPart([FlowNode("mllp", "source", label)], [FlowEdge("mllp", "normalize", PHI, transit)])
 
     def bind(self) -> int:
         """Bind the listening socket now; returns the port (useful with port 0)."""

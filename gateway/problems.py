@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.errors import InputRejected, InputTooLarge, UnsupportedInput
 from fallback.errors import SpoolError
-from gateway.auth.errors import AuthenticationFailed, ScopeDenied
+from gateway.auth.errors import AuthenticationFailed, CsrfRejected, ScopeDenied
 from gateway.pipeline import RecordQuarantined
 
 PROBLEM_JSON = "application/problem+json"
@@ -109,6 +109,10 @@ async def _scope_denied(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _csrf_rejected(request: Request, error: Exception) -> JSONResponse:
+    return problem(request, 403, "auth.csrf", "Forbidden", "this request needs the session's CSRF token")
+
+
 async def _spool_unavailable(request: Request, error: Exception) -> JSONResponse:
     log.error(
         "spool unavailable",
@@ -168,6 +172,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RecordQuarantined, _quarantined)
     app.add_exception_handler(AuthenticationFailed, _auth_failed)
     app.add_exception_handler(ScopeDenied, _scope_denied)
+    app.add_exception_handler(CsrfRejected, _csrf_rejected)
     app.add_exception_handler(SpoolError, _spool_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

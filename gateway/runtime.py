@@ -20,11 +20,13 @@ from fallback.sink import Sink
 from fallback.sqlite_spool import SqliteSpool
 from fallback.worker import DeliveryWorker
 from gateway.audit import SqliteAuditLog
+from gateway.auth.services import SecurityServices
 from gateway.auth.tokens import DevIssuer, TokenValidator
 from gateway.fhir_service import build_fhir_services
 from gateway.keys import GatewayKeys, load_or_create_keys
 from gateway.pipeline import IngestPipeline
 from gateway.quarantine import Quarantine
+from gateway.retention import RetentionService
 from gateway.settings import Settings
 from normalizers.normalizer import Normalizer
 from normalizers.sealing import Sealer
@@ -71,6 +73,7 @@ class Runtime:
     audit: SqliteAuditLog
     workers: list[DeliveryWorker] = field(default_factory=list)
     services: list[BackgroundService] = field(default_factory=list)
+    security: SecurityServices | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -105,6 +108,7 @@ class Runtime:
             audit=audit,
             on_spooled=notify,
         )
+        security = SecurityServices.build(settings, dev_issuer=issuer, dev_validator=validator, audit=audit)
         runtime = cls(
             settings=settings,
             keys=keys,
@@ -117,11 +121,13 @@ class Runtime:
             audit=audit,
             workers=workers,
             services=[*build_fhir_services(settings)],
+            security=security,
         )
         if settings.mllp.enabled:
             from gateway.mllp_service import MllpService
 
             runtime.services.append(MllpService(settings.mllp))
+        runtime.services.append(RetentionService(settings.retention))
         return runtime
 
     def notify(self) -> None:
@@ -133,6 +139,8 @@ class Runtime:
         """Open the spool and sinks; start one delivery worker per sink unless disabled."""
         await self.spool.open()
         self.audit.open()
+        if self.security is not None:
+            self.security.open()
         await self.audit.record(
             "config.loaded",
             actor="system",
@@ -176,4 +184,6 @@ class Runtime:
         for sink in self.sinks.values():
             await sink.aclose()
         await self.spool.aclose()
+        if self.security is not None:
+            await self.security.aclose()
         self.audit.close()

@@ -23,7 +23,10 @@ from pydantic_settings import (
 )
 
 from adapters.fhir.config import FhirSettings
+from gateway.auth.config import AuthSettings
+from gateway.auth.saml_config import SamlSettings
 from gateway.mllp_settings import MllpSettings
+from gateway.retention import RetentionSettings
 
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
@@ -63,6 +66,13 @@ class Settings(BaseSettings):
     )
     mllp: MllpSettings = Field(default_factory=MllpSettings, description="HL7 v2 MLLP listener.")
     fhir: FhirSettings = Field(default_factory=FhirSettings, description="Epic / Cerner FHIR adapters.")
+    auth: AuthSettings = Field(
+        default_factory=AuthSettings, description="OAuth 2.0 resource server, sessions."
+    )
+    saml: SamlSettings = Field(default_factory=SamlSettings, description="SAML 2.0 sign-in for people.")
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings, description="Retention of quarantine, audit, delivered spool."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.api import events, fhir_push, health, hl7, jwks
+from gateway.api import saml as saml_api
+from gateway.api import security as security_api
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -12,3 +14,5 @@ api_router.include_router(events.router)
 api_router.include_router(hl7.router)
 api_router.include_router(jwks.router)
 api_router.include_router(fhir_push.router)
+api_router.include_router(security_api.router)
+api_router.include_router(saml_api.router)

@@ -31,12 +31,27 @@ MAX_TOKEN_BYTES = 8192
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who made the request: the token's subject and client, and its granted scopes."""
+    """Who made the request, and what they may do.
+
+    A *service* authenticates with an access token: ``subject`` and ``client_id`` come from the
+    token, ``token_id`` is its ``jti`` (never the token itself). A *person* signs in with SAML and
+    holds a server-side session: ``subject`` is the IdP's NameID, ``client_id`` is ``"saml"``,
+    ``session_id`` names the session and ``roles`` the job functions their scopes came from. Routes
+    see one type either way; `ScopeRequirement` accepts both.
+    """
 
     subject: str
     client_id: str
     scopes: frozenset[str]
     token_id: str | None = None
+    kind: str = "service"
+    roles: frozenset[str] = frozenset()
+    session_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """The id written to the audit log: the client id of a service, the user of a person."""
+        return self.client_id if self.kind == "service" else f"user:{self.subject}"
 
     def has(self, scope: str) -> bool:
         """Whether the principal was granted ``scope`` (``admin`` grants every scope)."""
@@ -48,7 +63,7 @@ class TokenValidator:
 
     def __init__(
         self,
-        keys: KeySet,
+        keys: KeySet | Callable[[], KeySet],
         *,
         issuer: str,
         audience: str,
@@ -68,7 +83,8 @@ class TokenValidator:
         if not token or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
             raise AuthenticationFailed("malformed")
         try:
-            decoded = jwt.decode(token, self._keys, algorithms=list(ALLOWED_ALGORITHMS))
+            keys = self._keys() if callable(self._keys) else self._keys
+            decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGORITHMS))
         except BadSignatureError:
             raise AuthenticationFailed("bad_signature") from None
         except ValueError as error:

@@ -100,6 +100,7 @@ def test_api_activity_is_audited_without_phi(
         ("config.loaded", "ok"),
         ("token.rejected", "denied"),
         ("scope.denied", "denied"),
+        ("token.accepted", "ok"),
         ("input.spooled", "ok"),
     ]
     spooled = runtime.audit.records(event="input.spooled")[0]

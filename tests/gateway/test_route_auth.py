@@ -7,6 +7,7 @@ from fastapi.routing import iter_route_contexts
 
 from gateway.api import jwks
 from gateway.api.health import PUBLIC_PATHS
+from gateway.api.saml import SIGN_IN_PATHS
 from gateway.app import create_app
 from gateway.auth.deps import ScopeRequirement
 from gateway.auth.scopes import Scope
@@ -32,9 +33,14 @@ def route_scopes(app: FastAPI) -> dict[str, list[Scope]]:
 def test_every_route_requires_a_scope_except_health(settings: Settings) -> None:
     scopes = route_scopes(create_app(settings))
     assert {"/v1/events", "/healthz", "/readyz"} <= set(scopes)
-    public = PUBLIC_PATHS | jwks.PUBLIC_PATHS
-    unguarded = sorted(path for path, required in scopes.items() if not required and path not in public)
+    open_paths = PUBLIC_PATHS | SIGN_IN_PATHS | jwks.PUBLIC_PATHS
+    unguarded = sorted(path for path, required in scopes.items() if not required and path not in open_paths)
     assert unguarded == []
+
+
+def test_sign_in_routes_are_only_the_saml_endpoints(settings: Settings) -> None:
+    paths = {path for path in route_scopes(create_app(settings)) if path.startswith("/saml")}
+    assert paths == SIGN_IN_PATHS
 
 
 def test_the_enumeration_catches_an_unguarded_route(settings: Settings) -> None:
@@ -49,6 +55,12 @@ def test_the_enumeration_catches_an_unguarded_route(settings: Settings) -> None:
 
 def test_events_route_requires_events_write(settings: Settings) -> None:
     assert route_scopes(create_app(settings))["/v1/events"] == [Scope.EVENTS_WRITE]
+
+
+def test_security_routes_require_audit_read(settings: Settings) -> None:
+    scopes = route_scopes(create_app(settings))
+    assert scopes["/v1/audit"] == [Scope.AUDIT_READ]
+    assert scopes["/v1/dataflow"] == [Scope.AUDIT_READ]
 
 
 def test_public_paths_are_only_health() -> None:
