@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.auth.scopes import Scope
+from gateway.cli_redact import redact as redact_command
 from gateway.exit_codes import ExitCode, exit_code_for
 from gateway.logs import configure_logging
 from gateway.settings import Settings, get_settings
@@ -153,6 +154,9 @@ def check_config(
     for key, value in values.items():
         table.add_row(f"RCMGW_{key.upper()}", str(value))
     _out.print(table)
+
+
+app.command("redact")(redact_command)
 
 
 def main() -> None:

@@ -24,18 +24,20 @@ from gateway.auth.tokens import DevIssuer, TokenValidator
 from gateway.keys import GatewayKeys, load_or_create_keys
 from gateway.pipeline import IngestPipeline
 from gateway.quarantine import Quarantine
+from gateway.reidentify_vault import build_vault
 from gateway.settings import Settings
 from normalizers.normalizer import Normalizer
 from normalizers.sealing import Sealer
-from redaction import Pseudonymizer, Redactor, default_detector_registry
+from redaction import Pseudonymizer, Redactor, TokenObserver, default_detector_registry
+from redaction.vault import ReidentificationVault
 
 log = logging.getLogger("rcmgw.runtime")
 
 
-def build_sealer(keys: GatewayKeys) -> Sealer:
-    """The redactor-backed sealer for ``keys``."""
+def build_sealer(keys: GatewayKeys, vault: TokenObserver | None = None) -> Sealer:
+    """The redactor-backed sealer for ``keys``; with a ``vault``, every token written is stored."""
     pseudonymizer = Pseudonymizer(keys.pseudonym)
-    return Sealer(Redactor(pseudonymizer, default_detector_registry()), pseudonymizer)
+    return Sealer(Redactor(pseudonymizer, default_detector_registry(), observer=vault), pseudonymizer)
 
 
 class BackgroundService(Protocol):
@@ -70,6 +72,7 @@ class Runtime:
     audit: SqliteAuditLog
     workers: list[DeliveryWorker] = field(default_factory=list)
     services: list[BackgroundService] = field(default_factory=list)
+    vault: ReidentificationVault | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -77,6 +80,7 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         """Create (but do not start) the runtime; generates dev keys on first use."""
         keys = load_or_create_keys(settings.keys_dir)
+        vault = build_vault(settings)
         cipher = PayloadCipher(keys.spool_keys, keys.spool_active)
         spool = SqliteSpool(settings.spool_file, cipher)
         sinks: dict[str, Sink] = {"file": FileSink(settings.outbox_file, name="file")}
@@ -97,7 +101,7 @@ class Runtime:
 
         pipeline = IngestPipeline(
             Normalizer(),
-            build_sealer(keys),
+            build_sealer(keys, vault),
             spool=spool,
             sinks=list(sinks),
             quarantine=quarantine,
@@ -115,6 +119,7 @@ class Runtime:
             validator=validator,
             audit=audit,
             workers=workers,
+            vault=vault,
         )
 
     def notify(self) -> None:
@@ -126,6 +131,9 @@ class Runtime:
         """Open the spool and sinks; start one delivery worker per sink unless disabled."""
         await self.spool.open()
         self.audit.open()
+        if self.vault is not None:
+            self.vault.open()
+            self.vault.purge_expired()
         await self.audit.record(
             "config.loaded",
             actor="system",
@@ -170,3 +178,5 @@ class Runtime:
             await sink.aclose()
         await self.spool.aclose()
         self.audit.close()
+        if self.vault is not None:
+            self.vault.close()

@@ -22,6 +22,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.redaction_settings import RedactionSettings
+
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
 
@@ -57,6 +59,9 @@ class Settings(BaseSettings):
     )
     dev_token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = Field(
         3600, description="Lifetime of tokens minted by `rcmgw token`."
+    )
+    redaction: RedactionSettings = Field(
+        default_factory=RedactionSettings, description="Redaction and the re-identification vault."
     )
 
     @classmethod
