@@ -205,7 +205,12 @@ def _fhir_values(node: object, path: tuple[str, ...], found: list[tuple[Identifi
                 _fhir_values(value, here, found)
     elif isinstance(node, list):
         for item in node:
-            _fhir_values(item, path, found)
+            if isinstance(item, str):
+                kind = _fhir_kind(path, None)
+                if kind is not None and item.strip():
+                    found.append((kind, item, ".".join(path)))
+            else:
+                _fhir_values(item, path, found)
 
 
 def _fhir_kind(path: tuple[str, ...], resource: object) -> IdentifierKind | None:

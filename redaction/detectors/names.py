@@ -129,7 +129,7 @@ class NameDetector:
             return start, end
         if not 2 <= len(full) <= 4:
             return None
-        if context == "weak" and known >= 1 and (first[0] or last[0]):
+        if context == "weak" and known >= 1:
             return start, end
         joined = run[group[0].end() : group[1].start()]
         if ("," in joined or "^" in joined or "*" in joined) and last[0] and first[1]:
