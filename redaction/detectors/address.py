@@ -30,7 +30,8 @@ _UNIT = (
 )
 _STREET = (
     rf"(?<![\w\-/.])[0-9]{{1,6}}[A-Za-z]?\s{{1,2}}(?:(?i:[NSEW]|north|south|east|west)\.?\s{{1,2}})?"
-    rf"(?:{_STREET_WORD}\s{{1,2}}){{1,4}}(?i:{_SUFFIXES})\.?(?![\w]){_UNIT}"
+    rf"(?:{_STREET_WORD}\s{{1,2}}){{1,4}}(?i:{_SUFFIXES})\.?(?![\w])"
+    rf"(?:\s[0-9]{{1,4}}(?![\w\-]))?{_UNIT}"
 )
 _PO_BOX = r"(?<![\w])(?i:p\.?\s?o\.?\s?box|post\s+office\s+box)\s{1,2}[0-9]{1,6}(?![\w])"
 _STATES = (

@@ -50,7 +50,7 @@ _FORMS = (
     rf"(?<![0-9])(?P<xd>[0-9]{{1,2}})-{_MONTH.format('xm')}-(?P<xy>[0-9]{{2}})(?![0-9])",
     rf"(?<![a-z]){_MONTH.format('ym')},?\s{{1,3}}(?P<yy>{_YEAR})(?![0-9])",
 )
-_DATE = re.compile("|".join(f"(?:{form})" for form in _FORMS), re.IGNORECASE)
+DATE_PATTERN = re.compile("|".join(f"(?:{form})" for form in _FORMS), re.IGNORECASE)
 
 DATE_LABELS = ContextLabels(
     {
@@ -61,8 +61,7 @@ DATE_LABELS = ContextLabels(
         ),
         "person": (
             r"\b(?:dob|d\.o\.b|birth|born|birthdate|adm\w*|discharg\w*|service|services|dos|death|died"
-            r"|deceased|expired|seen|visit|surgery|procedure|onset|injury|accident|from|through|thru|to"
-            r"|on|date)\b"
+            r"|deceased|expired|seen|visit|surgery|procedure|onset|injury|accident|through|thru)\b"
         ),
     },
     window=40,
@@ -73,7 +72,7 @@ def _month(name: str) -> int:
     return month_number(name) or 0
 
 
-def _matched_date(match: re.Match[str]) -> date | None:
+def matched_date(match: re.Match[str]) -> date | None:
     """The day a match denotes, or None when its parts are not a real date."""
     if match["iy"] is not None:
         return make_date(int(match["iy"]), int(match["im"]), int(match["id"]))
@@ -99,6 +98,6 @@ class DateDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every real calendar date written in ``text`` (years alone are not dates)."""
-        for match in _DATE.finditer(text):
-            if _matched_date(match) is not None and DATE_LABELS.nearest(text, match.start()) != "system":
+        for match in DATE_PATTERN.finditer(text):
+            if matched_date(match) is not None and DATE_LABELS.nearest(text, match.start()) != "system":
                 yield Span(match.start(), match.end(), IdentifierKind.DATE)

@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterator
 from typing import ClassVar
 
+from redaction.date_forms import parse_date
 from redaction.detector import Span
 from redaction.kinds import IdentifierKind
 
@@ -63,9 +64,7 @@ _LABELLED = re.compile(
     + rf"){_SUFFIX}(?:\s{{0,2}}(?:is|was|of))?[\s:#=\-]{{0,4}}(?P<value>{_VALUE})(?![\w]|[.\-/][A-Za-z0-9])",
     re.IGNORECASE,
 )
-_AMOUNT = re.compile(
-    r"[0-9]{1,9}\.[0-9]{2}|[0-9]{1,2}[/\-.][0-9]{1,2}[/\-.][0-9]{2,4}|[0-9]{4}-[0-9]{2}-[0-9]{2}"
-)
+_AMOUNT = re.compile(r"[0-9]{1,9}\.[0-9]{2}")
 
 _MBI_LETTER = "[AC-HJKMNP-RT-Y]"
 _MBI_EITHER = "[AC-HJKMNP-RT-Y0-9]"
@@ -84,7 +83,7 @@ class ContextIdDetector:
         """Every labelled id-shaped value of ``text``, typed by its label."""
         for match in _LABELLED.finditer(text):
             value = match["value"]
-            if _AMOUNT.fullmatch(value):
+            if _AMOUNT.fullmatch(value) or parse_date(value) is not None:
                 continue
             kind = next(kind for name, (_, kind) in _LABELS.items() if match[name] is not None)
             yield Span(match.start("value"), match.end("value"), kind)

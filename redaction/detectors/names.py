@@ -98,7 +98,8 @@ class NameDetector:
         context = _context(text, offset)
         for word in [*words, None]:
             lowered = word.group().lower().rstrip(".") if word is not None else ""
-            is_stop = word is None or lowered in self._stop or lowered in STRONG_CONTEXT
+            initial = word is not None and len(lowered) == 1
+            is_stop = word is None or (not initial and (lowered in self._stop or lowered in STRONG_CONTEXT))
             if not is_stop:
                 group.append(word)  # type: ignore[arg-type]
                 continue
