@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.auth.scopes import Scope
+from gateway.cli_redact import redact as redact_command
 from gateway.exit_codes import ExitCode, exit_code_for
 from gateway.logs import configure_logging
 from gateway.settings import Settings, get_settings
@@ -192,6 +193,7 @@ app.add_typer(cli_security.audit_app)
 app.add_typer(cli_security.client_app)
 app.command("access-review")(cli_security.access_review_command)
 app.command("dataflow")(cli_security.dataflow_command)
+app.command("redact")(redact_command)
 
 
 def main() -> None:

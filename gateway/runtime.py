@@ -26,19 +26,21 @@ from gateway.fhir_service import build_fhir_services
 from gateway.keys import GatewayKeys, load_or_create_keys
 from gateway.pipeline import IngestPipeline
 from gateway.quarantine import Quarantine
+from gateway.reidentify_vault import build_vault
 from gateway.retention import RetentionService
 from gateway.settings import Settings
 from normalizers.normalizer import Normalizer
 from normalizers.sealing import Sealer
-from redaction import Pseudonymizer, Redactor, default_detector_registry
+from redaction import Pseudonymizer, Redactor, TokenObserver, default_detector_registry
+from redaction.vault import ReidentificationVault
 
 log = logging.getLogger("rcmgw.runtime")
 
 
-def build_sealer(keys: GatewayKeys) -> Sealer:
-    """The redactor-backed sealer for ``keys``."""
+def build_sealer(keys: GatewayKeys, vault: TokenObserver | None = None) -> Sealer:
+    """The redactor-backed sealer for ``keys``; with a ``vault``, every token written is stored."""
     pseudonymizer = Pseudonymizer(keys.pseudonym)
-    return Sealer(Redactor(pseudonymizer, default_detector_registry()), pseudonymizer)
+    return Sealer(Redactor(pseudonymizer, default_detector_registry(), observer=vault), pseudonymizer)
 
 
 class BackgroundService(Protocol):
@@ -74,6 +76,7 @@ class Runtime:
     workers: list[DeliveryWorker] = field(default_factory=list)
     services: list[BackgroundService] = field(default_factory=list)
     security: SecurityServices | None = None
+    vault: ReidentificationVault | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -81,6 +84,7 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         """Create (but do not start) the runtime; generates dev keys on first use."""
         keys = load_or_create_keys(settings.keys_dir)
+        vault = build_vault(settings)
         cipher = PayloadCipher(keys.spool_keys, keys.spool_active)
         spool = SqliteSpool(settings.spool_file, cipher)
         sinks: dict[str, Sink] = {"file": FileSink(settings.outbox_file, name="file")}
@@ -101,7 +105,7 @@ class Runtime:
 
         pipeline = IngestPipeline(
             Normalizer(),
-            build_sealer(keys),
+            build_sealer(keys, vault),
             spool=spool,
             sinks=list(sinks),
             quarantine=quarantine,
@@ -122,6 +126,7 @@ class Runtime:
             workers=workers,
             services=[*build_fhir_services(settings)],
             security=security,
+            vault=vault,
         )
         if settings.mllp.enabled:
             from gateway.mllp_service import MllpService
@@ -141,6 +146,9 @@ class Runtime:
         self.audit.open()
         if self.security is not None:
             self.security.open()
+        if self.vault is not None:
+            self.vault.open()
+            self.vault.purge_expired()
         await self.audit.record(
             "config.loaded",
             actor="system",
@@ -187,3 +195,5 @@ class Runtime:
         if self.security is not None:
             await self.security.aclose()
         self.audit.close()
+        if self.vault is not None:
+            self.vault.close()

@@ -26,6 +26,7 @@ from adapters.fhir.config import FhirSettings
 from gateway.auth.config import AuthSettings
 from gateway.auth.saml_config import SamlSettings
 from gateway.mllp_settings import MllpSettings
+from gateway.redaction_settings import RedactionSettings
 from gateway.retention import RetentionSettings
 
 ENV_PREFIX = "RCMGW_"
@@ -72,6 +73,9 @@ class Settings(BaseSettings):
     saml: SamlSettings = Field(default_factory=SamlSettings, description="SAML 2.0 sign-in for people.")
     retention: RetentionSettings = Field(
         default_factory=RetentionSettings, description="Retention of quarantine, audit, delivered spool."
+    )
+    redaction: RedactionSettings = Field(
+        default_factory=RedactionSettings, description="Redaction and the re-identification vault."
     )
 
     @classmethod

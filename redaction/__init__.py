@@ -9,7 +9,15 @@ from redaction.detector import Detector, DetectorRegistry, Span, default_detecto
 from redaction.errors import DetectorFailure, LeakCheckFailure, PseudonymKeyError, RedactionError
 from redaction.kinds import IdentifierKind
 from redaction.pseudonym import Pseudonymizer, PseudonymKey
-from redaction.redactor import POLICY_VERSION, Finding, Identifier, RedactionOutcome, Redactor
+from redaction.redactor import (
+    POLICY_VERSION,
+    Finding,
+    Identifier,
+    Mark,
+    RedactionOutcome,
+    Redactor,
+    TokenObserver,
+)
 
 __all__ = [
     "POLICY_VERSION",
@@ -20,6 +28,7 @@ __all__ = [
     "Identifier",
     "IdentifierKind",
     "LeakCheckFailure",
+    "Mark",
     "PseudonymKey",
     "PseudonymKeyError",
     "Pseudonymizer",
@@ -27,5 +36,6 @@ __all__ = [
     "RedactionOutcome",
     "Redactor",
     "Span",
+    "TokenObserver",
     "default_detector_registry",
 ]

@@ -4,6 +4,7 @@
     +-- PseudonymKeyError (code "redaction.key") the pseudonym key is missing, short or unreadable
     +-- DetectorFailure (code "redaction.detector")  a detector raised; the text was not redacted
     +-- LeakCheckFailure (code "redaction.leak")     a clear identifier survived redaction
+    +-- VaultError (code "redaction.vault")          the re-identification vault failed
 
 Messages carry kinds, detector names and counts, never the values.
 """
@@ -33,3 +34,10 @@ class LeakCheckFailure(RedactionError):
     """Raised when the final check finds a known clear value still present in redacted output."""
 
     code = "redaction.leak"
+
+
+class VaultError(RedactionError):
+    """Raised when the re-identification vault cannot store or read a token (a bad key, a damaged
+    or unwritable database); while sealing, the record fails closed."""
+
+    code = "redaction.vault"

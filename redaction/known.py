@@ -23,8 +23,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from redaction.date_forms import date_variants_pattern, parse_date
+from redaction.fastfind import DateSearch, IdSearch
 from redaction.kinds import IdentifierKind
 from redaction.normalize import ValueFamily, family_of, id_chars, name_parts, phone_digits, words
 
@@ -121,8 +123,19 @@ class KnownValueMatcher:
 
     def __init__(self, values: Sequence[tuple[IdentifierKind, str]]) -> None:
         self._patterns: list[tuple[int, re.Pattern[str]]] = []
+        self._ids: dict[str, int] = {}
+        self._dates: dict[date, int] = {}
         seen: set[str] = set()
         for index, (kind, value) in enumerate(values):
+            family = family_of(kind)
+            if family in (ValueFamily.ID, ValueFamily.PHONE):
+                chars = id_chars(value) if family is ValueFamily.ID else phone_digits(value)
+                if len(chars) >= MIN_SEARCH_LENGTH:
+                    self._ids.setdefault(chars, index)
+                continue
+            if family is ValueFamily.DATE and (day := parse_date(value)) is not None:
+                self._dates.setdefault(day, index)
+                continue
             source = variants_pattern(kind, value)
             if source is None or source in seen:
                 continue
@@ -131,9 +144,18 @@ class KnownValueMatcher:
 
     def find(self, text: str) -> list[KnownMatch]:
         """Every match of every identifier in ``text``."""
-        return [
+        found = [
             KnownMatch(match.start(), match.end(), index)
             for index, pattern in self._patterns
             for match in pattern.finditer(text)
             if match.end() > match.start()
         ]
+        if self._ids:
+            ids = IdSearch(text)
+            for chars, index in self._ids.items():
+                found += [KnownMatch(start, end, index) for start, end in ids.find(chars, max_gap=3)]
+        if self._dates:
+            dates = DateSearch(text)
+            for day, index in self._dates.items():
+                found += [KnownMatch(start, end, index) for start, end in dates.find(day)]
+        return found

@@ -19,8 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from redaction.date_forms import date_variants_pattern, parse_date
+from redaction.fastfind import DateSearch, IdSearch
 from redaction.kinds import IdentifierKind
 from redaction.known import id_pattern, text_pattern
 from redaction.normalize import ValueFamily, family_of, name_parts, normalize, words
@@ -69,6 +71,9 @@ def _probe_source(kind: IdentifierKind, value: str) -> tuple[str, bool] | None:
     return text_pattern(words(normal), _ANY_WORD_SEPARATOR), True
 
 
+_FAST_FAMILIES = (ValueFamily.ID, ValueFamily.PHONE)
+
+
 class LeakChecker:
     """Looks for a record's identifiers in redacted text; built once per record.
 
@@ -78,7 +83,18 @@ class LeakChecker:
 
     def __init__(self, values: Sequence[tuple[IdentifierKind, str]]) -> None:
         self._probes: list[_Probe] = []
+        self._ids: list[tuple[int, str]] = []
+        self._dates: list[tuple[int, date]] = []
         for index, (kind, value) in enumerate(values):
+            family = family_of(kind)
+            normal = normalize(kind, value)
+            if family in _FAST_FAMILIES:
+                if len(normal) >= MIN_LEAK_LENGTH:
+                    self._ids.append((index, normal))
+                continue
+            if family is ValueFamily.DATE and (day := parse_date(value)) is not None:
+                self._dates.append((index, day))
+                continue
             probe = _probe_source(kind, value)
             if probe is not None:
                 source, casefolded = probe
@@ -86,13 +102,26 @@ class LeakChecker:
 
     def first_leak(self, texts: Mapping[str, str]) -> Leak | None:
         """The first identifier still present in any of ``texts``, or None when all are clean."""
-        if not self._probes:
+        if not (self._probes or self._ids or self._dates):
             return None
         blanked = {field: _TOKENS.sub(" ", text) for field, text in texts.items()}
+        found: list[Leak] = []
+        for field, text in blanked.items():
+            if self._ids:
+                ids = IdSearch(text)
+                found += [
+                    Leak(index, field) for index, chars in self._ids if next(ids.find(chars, None), None)
+                ]
+            if self._dates:
+                dates = DateSearch(text)
+                found += [Leak(index, field) for index, day in self._dates if next(dates.find(day), None)]
         folded = {field: text.casefold() for field, text in blanked.items()}
         for probe in self._probes:
             haystacks = folded if probe.casefolded else blanked
             for field, text in haystacks.items():
                 if probe.pattern.search(text):
-                    return Leak(probe.index, field)
-        return None
+                    found.append(Leak(probe.index, field))
+        if not found:
+            return None
+        fields = list(texts)
+        return min(found, key=lambda leak: (leak.index, fields.index(leak.field)))

@@ -91,12 +91,20 @@ class Pseudonymizer:
         """The id of the key in use, recorded beside every token it makes."""
         return self._key.key_id
 
-    def token(self, kind: IdentifierKind, value: str) -> str:
-        """The token ``[KIND:XXXX-XXXX]`` for ``value`` as an identifier of ``kind``."""
+    def token(self, kind: IdentifierKind, value: str, *, kept: str | None = None) -> str:
+        """The token ``[KIND:XXXX-XXXX]`` for ``value`` as an identifier of ``kind``.
+
+        ``kept`` (upper-case letters and digits, at most 6) is a public part written into the label
+        as ``[KIND_KEPT:XXXX-XXXX]`` (`redaction.render`); it does not change the code.
+        """
         label = kind.value
         message = _TOKEN_DOMAIN + label.encode("ascii") + b"\x00" + normalize(kind, value).encode("utf-8")
         mac = hmac.new(self._key.secret, message, hashlib.sha256).digest()
         code = base64.b32encode(mac[:5]).decode("ascii")
+        if kept is not None:
+            if not (kept.isascii() and kept.isalnum() and kept.upper() == kept and len(kept) <= 6):
+                raise ValueError("a kept part is at most 6 upper-case letters or digits")
+            label = f"{label}_{kept}"
         return f"[{label}:{code[:4]}-{code[4:]}]"
 
     def digest(self, data: bytes) -> str:

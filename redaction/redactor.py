@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Literal
+from datetime import date
+from typing import Literal, Protocol
 
 from redaction.detector import Detector, Span
 from redaction.errors import DetectorFailure, LeakCheckFailure
@@ -34,6 +35,7 @@ from redaction.kinds import IdentifierKind
 from redaction.known import KnownValueMatcher
 from redaction.leak import LeakChecker
 from redaction.pseudonym import Pseudonymizer
+from redaction.render import TokenRenderer, today_utc
 
 POLICY_VERSION = "2026.11-p1"
 
@@ -51,6 +53,26 @@ class Identifier:
     kind: IdentifierKind
     value: str = dataclass_field(repr=False)
     field: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A span ``[start, end)`` of a document that its format says is an identifier of ``kind``
+    (X12 NM103, HL7 PID-5, FHIR ``Patient.birthDate``); ``field`` names the source field."""
+
+    start: int
+    end: int
+    kind: IdentifierKind
+    field: str
+
+
+class TokenObserver(Protocol):
+    """Told every token the redactor writes and the clear value behind it (the re-identification
+    vault is one). Any exception it raises makes the redaction fail closed."""
+
+    def remember(self, token: str, kind: IdentifierKind, value: str) -> None:
+        """Record that ``token`` stands for ``value``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +119,10 @@ class _Candidate:
     detector: str | None
     order: int
 
-    def rank(self) -> tuple[int, int, int, int]:
-        return (self.start - self.end, 0 if self.layer != "detector" else 1, self.start, self.order)
+    def rank(self) -> tuple[int, int, int, int, int]:
+        # Structural marks always win; then the longest span; then known values over detectors.
+        first = 0 if self.layer == "structural" else 1
+        return (first, self.start - self.end, 0 if self.layer != "detector" else 1, self.start, self.order)
 
 
 def _select(candidates: Iterable[_Candidate]) -> list[_Candidate]:
@@ -142,10 +166,14 @@ class Redactor:
         detectors: Iterable[Detector],
         *,
         policy_version: str = POLICY_VERSION,
+        observer: TokenObserver | None = None,
+        today: Callable[[], date] = today_utc,
     ) -> None:
         self._pseudonymizer = pseudonymizer
+        self._renderer = TokenRenderer(pseudonymizer, today)
         self._detectors = tuple(detectors)
         self._policy_version = policy_version
+        self._observer = observer
 
     @property
     def policy_version(self) -> str:
@@ -158,12 +186,16 @@ class Redactor:
         counts: Counter[str] = Counter(item.kind.value for item in identifiers)
         values = [(item.kind, item.value) for item in identifiers]
         matcher = KnownValueMatcher(values)
+        rendered = tuple(self._renderer.render(item.kind, item.value) for item in identifiers)
         redacted: dict[str, str] = {}
         findings: dict[str, tuple[Finding, ...]] = {}
         for name, text in texts.items():
-            redacted[name], findings[name] = self._redact_field(name, text, identifiers, tokens, matcher)
+            redacted[name], findings[name] = self._redact_field(
+                name, text, identifiers, rendered, matcher, ()
+            )
             counts.update(finding.kind.value for finding in findings[name])
         self._check_leaks(identifiers, values, redacted)
+        self._observe(identifiers, tokens, rendered, texts, findings)
         return RedactionOutcome(
             tokens=tokens,
             texts=redacted,
@@ -172,6 +204,39 @@ class Redactor:
             key_id=self._pseudonymizer.key_id,
             policy_version=self._policy_version,
         )
+
+    def redact_marked(
+        self,
+        text: str,
+        marks: Sequence[Mark],
+        identifiers: Sequence[Identifier] = (),
+        *,
+        quiet: Sequence[tuple[int, int]] = (),
+    ) -> tuple[str, tuple[Finding, ...]]:
+        """A whole document redacted: ``marks`` (structural spans found by a format parser) are
+        replaced first and always; their values and ``identifiers`` are then searched for in the
+        rest as known values, and every detector scans it. The leak check covers every marked value.
+        Findings are offsets into ``text``; structural ones have layer ``"structural"``. Detector
+        spans that lie wholly inside one of the ``quiet`` regions (envelope segments) are ignored.
+        """
+        for mark in marks:
+            if not 0 <= mark.start < mark.end <= len(text):
+                raise DetectorFailure(f"structural mark of field {mark.field!r} is outside the text")
+        marked = [Identifier(mark.kind, text[mark.start : mark.end], mark.field) for mark in marks]
+        everything = [*marked, *identifiers]
+        values = [(item.kind, item.value) for item in everything]
+        rendered = tuple(self._renderer.render(item.kind, item.value) for item in everything)
+        structural = [
+            _Candidate(mark.start, mark.end, mark.kind, rendered[i], "structural", None, i)
+            for i, mark in enumerate(marks)
+        ]
+        redacted, findings = self._redact_field(
+            "text", text, everything, rendered, KnownValueMatcher(values), structural, quiet
+        )
+        self._check_leaks(everything, values, {"text": redacted})
+        tokens = tuple(self._pseudonymizer.token(item.kind, item.value) for item in everything)
+        self._observe(everything, tokens, rendered, {"text": text}, {"text": findings})
+        return redacted, findings
 
     def redact_text(
         self, text: str, identifiers: Sequence[Identifier] = ()
@@ -183,24 +248,35 @@ class Redactor:
         outcome = self.redact(identifiers, {"text": text})
         return outcome.texts["text"], outcome.findings["text"]
 
-    def _redact_field(
+    def _redact_field(  # noqa: PLR0917 - private, called from two places with every layer
         self,
         name: str,
         text: str,
         identifiers: Sequence[Identifier],
         tokens: Sequence[str],
         matcher: KnownValueMatcher,
+        structural: Sequence[_Candidate],
+        quiet: Sequence[tuple[int, int]] = (),
     ) -> tuple[str, tuple[Finding, ...]]:
         if not text:
             return text, ()
-        candidates = [
+        candidates = list(structural)
+        candidates += [
             _Candidate(
-                match.start, match.end, identifiers[match.index].kind, tokens[match.index], "known", None, i
+                match.start,
+                match.end,
+                identifiers[match.index].kind,
+                tokens[match.index],
+                "known",
+                None,
+                len(structural) + i,
             )
             for i, match in enumerate(matcher.find(text))
         ]
         for detector_name, span in self._detected(name, text):
-            token = self._pseudonymizer.token(span.kind, text[span.start : span.end])
+            if any(start <= span.start and span.end <= end for start, end in quiet):
+                continue
+            token = self._renderer.render(span.kind, text[span.start : span.end])
             order = len(candidates)
             candidates.append(
                 _Candidate(span.start, span.end, span.kind, token, "detector", detector_name, order)
@@ -233,6 +309,28 @@ class Redactor:
                     )
                 found.append((detector_name, span))
         return found
+
+    def _observe(
+        self,
+        identifiers: Sequence[Identifier],
+        tokens: Sequence[str],
+        rendered: Sequence[str],
+        texts: Mapping[str, str],
+        findings: Mapping[str, Sequence[Finding]],
+    ) -> None:
+        """Tell the observer (if any) every token written and its value; only after success."""
+        if self._observer is None:
+            return
+        for item, token, text_token in zip(identifiers, tokens, rendered, strict=True):
+            self._observer.remember(token, item.kind, item.value)
+            if text_token != token:
+                self._observer.remember(text_token, item.kind, item.value)
+        for name, found in findings.items():
+            for finding in found:
+                if finding.layer == "detector":
+                    self._observer.remember(
+                        finding.token, finding.kind, texts[name][finding.start : finding.end]
+                    )
 
     def _check_leaks(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.api import events, fhir_push, health, hl7, jwks
+from gateway.api import events, fhir_push, health, hl7, jwks, reidentify
 from gateway.api import saml as saml_api
 from gateway.api import security as security_api
 
@@ -16,3 +16,4 @@ api_router.include_router(jwks.router)
 api_router.include_router(fhir_push.router)
 api_router.include_router(security_api.router)
 api_router.include_router(saml_api.router)
+api_router.include_router(reidentify.router)

@@ -9,6 +9,11 @@ Found forms (month first when numeric and ambiguous, see `redaction.date_forms`)
 - ``Jan 5, 1980``, ``January 05 1980``, ``5 January 1980``, ``5th of Jan, 1980``, ``05-JAN-1980``,
   ``05-Jan-80``, and month with year ``January 1980``.
 
+Dates whose nearest label says they belong to a file or a payment run (``file``, ``transmission``,
+``interchange``, ``batch``, ``created``, ``processed``, ``check``, ``EFT``, ``ISA`` ...) are not tied
+to a person and are kept; a closer person label (``DOB``, ``admitted``, ``service``, ``DOS``, ``on``)
+wins over them, and dates without any label are redacted.
+
 Every candidate must be a real day (``02/30/1980`` is not). Years alone, other four-digit numbers,
 amounts (``1980.05``), X12 control numbers (``000000905``) and digit runs longer than a date are
 left alone.
@@ -23,6 +28,7 @@ from typing import ClassVar
 
 from redaction.date_forms import MONTH_PATTERN, expand_year, make_date, month_first_date, month_number
 from redaction.detector import Span
+from redaction.detectors.context import ContextLabels
 from redaction.kinds import IdentifierKind
 
 _YEAR = r"(?:1[89]|2[01])[0-9]{2}"
@@ -44,14 +50,29 @@ _FORMS = (
     rf"(?<![0-9])(?P<xd>[0-9]{{1,2}})-{_MONTH.format('xm')}-(?P<xy>[0-9]{{2}})(?![0-9])",
     rf"(?<![a-z]){_MONTH.format('ym')},?\s{{1,3}}(?P<yy>{_YEAR})(?![0-9])",
 )
-_DATE = re.compile("|".join(f"(?:{form})" for form in _FORMS), re.IGNORECASE)
+DATE_PATTERN = re.compile("|".join(f"(?:{form})" for form in _FORMS), re.IGNORECASE)
+
+DATE_LABELS = ContextLabels(
+    {
+        "system": (
+            r"\b(?:file|files|transmission|transmitted|interchange|batch|created|generated|production"
+            r"|processed|process|run|report|printed|posted|check|eft|deposit|deposited|remittance|era"
+            r"|acknowledg(?:ed|ement|ment)|ack|as\s+of|isa|gs|bht|sent|uploaded|downloaded|received\s+by)\b"
+        ),
+        "person": (
+            r"\b(?:dob|d\.o\.b|birth|born|birthdate|adm\w*|discharg\w*|service|services|dos|death|died"
+            r"|deceased|expired|seen|visit|surgery|procedure|onset|injury|accident|through|thru)\b"
+        ),
+    },
+    window=40,
+)
 
 
 def _month(name: str) -> int:
     return month_number(name) or 0
 
 
-def _matched_date(match: re.Match[str]) -> date | None:
+def matched_date(match: re.Match[str]) -> date | None:
     """The day a match denotes, or None when its parts are not a real date."""
     if match["iy"] is not None:
         return make_date(int(match["iy"]), int(match["im"]), int(match["id"]))
@@ -77,6 +98,6 @@ class DateDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every real calendar date written in ``text`` (years alone are not dates)."""
-        for match in _DATE.finditer(text):
-            if _matched_date(match) is not None:
+        for match in DATE_PATTERN.finditer(text):
+            if matched_date(match) is not None and DATE_LABELS.nearest(text, match.start()) != "system":
                 yield Span(match.start(), match.end(), IdentifierKind.DATE)

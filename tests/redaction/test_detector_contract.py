@@ -18,7 +18,9 @@ DETECTORS: list[Detector] = [
 SAMPLE = (
     "Denial CO-97 N290 for John Smith, SSN 123-45-6789, DOB 01/05/1980 (1980-01-05). "
     "Call (555) 123-4567 or fax 555.123.4568, mail jsmith@example.org. NPI 1234567890, "
-    "ICN 000000905, paid 123.45 in 2024. PER*IC*JANE*TE*5551234567~DTP*472*D8*20240105~"
+    "ICN 000000905, paid 123.45 in 2024. PER*IC*JANE*TE*5551234567~DTP*472*D8*20240105~ "
+    "Lives at 12 Main St, Springfield, IL 62704; MRN 00123456, MBI 1EG4-TE5-MK73, aged 93, "
+    "portal https://portal.example.org/p?id=7 from 10.1.2.3."
 )
 
 HOSTILE = {
@@ -51,6 +53,12 @@ PATHOLOGICAL = {
     "parentheses": "(555) " * 33_334,
     "ssn_labels": "SSN " * 50_000,
     "phone_labels": "phone fax " * 20_000,
+    "capital_words": "Smith " * 40_000,
+    "caps_words": "SMITH, " * 30_000,
+    "street_words": "12 Main Main Main " * 10_000,
+    "labels": "MRN " * 50_000,
+    "colons": "1:" * 100_000,
+    "urls": "http://" * 30_000,
 }
 
 
@@ -73,7 +81,18 @@ def test_is_a_detector_with_a_stable_name(detector: Detector) -> None:
 
 
 def test_registry_names_are_the_documented_ones() -> None:
-    assert default_detector_registry().names() == ["date", "email", "phone", "ssn"]
+    assert default_detector_registry().names() == [
+        "address",
+        "age",
+        "context-id",
+        "date",
+        "email",
+        "mbi",
+        "name",
+        "network",
+        "phone",
+        "ssn",
+    ]
 
 
 def test_finds_something_in_the_sample(detector: Detector) -> None:
