@@ -51,6 +51,7 @@ from fallback.spool import (
     validate_lease,
     validate_put,
 )
+from fallback.sqlite_admin import SqliteAdmin
 from fallback.sqlite_schema import (
     from_micros,
     migrate,
@@ -77,7 +78,7 @@ def _aad(dedup_key: str) -> bytes:
     return _AAD_PREFIX + dedup_key.encode("utf-8")
 
 
-class SqliteSpool:
+class SqliteSpool(SqliteAdmin):
     """The durable `SpoolBackend` (see the module docstring).
 
     ``path`` is the database file (parent directories are created on open); ``cipher`` encrypts the
@@ -140,9 +141,9 @@ class SqliteSpool:
                     return PutResult(created=False, entry_ids=tuple(row[0] for row in rows))
                 key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
                 conn.execute(
-                    "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now),
+                    "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at,"
+                    " category) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now, ticket.payload.category),
                 )
                 ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
                 conn.executemany(
@@ -325,6 +326,11 @@ class SqliteSpool:
                 raise SpoolUnavailable(f"spool cannot use WAL journal (got {mode})")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:  # 2 = INCREMENTAL
+                # Purged space goes back to the file system; VACUUM applies it to an existing file
+                # (instant on a new one).
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                conn.execute("VACUUM")
             migrate(conn)
             key_ids = {
                 row[0]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pgserver import postgres  # noqa: F401 - the session's PostgreSQL, for the contract suite
 
 from normalizers.payload import (
     RedactionReport,
