@@ -49,6 +49,7 @@ class MemorySpool:
         self._by_dedup_key: dict[str, tuple[str, ...]] = {}
         self._seq = 0
         self._open = False
+        self._disabled: dict[str, str] = {}
 
     async def __aenter__(self) -> MemorySpool:
         await self.open()
@@ -335,6 +336,19 @@ class MemorySpool:
                 if current is None or e.info.created_at < current:
                     oldest[e.info.sink] = e.info.created_at
         return oldest
+
+    async def set_sink_disabled(self, sink: str, reason: str | None) -> None:
+        """See `SpoolAdmin.set_sink_disabled`."""
+        self._require_open()
+        if reason is None:
+            self._disabled.pop(sink, None)
+        else:
+            self._disabled[sink] = short_reason(reason)
+
+    async def disabled_sinks(self) -> dict[str, str]:
+        """See `SpoolAdmin.disabled_sinks`."""
+        self._require_open()
+        return dict(self._disabled)
 
     def _ordered(self) -> list[_Entry]:
         return sorted(self._entries.values(), key=lambda e: (e.info.created_at, e.seq))

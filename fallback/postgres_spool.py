@@ -44,7 +44,7 @@ from fallback.spool import (
     validate_lease,
     validate_put,
 )
-from fallback.spool_admin import PurgeResult, SpoolQuery, validate_purge_states
+from fallback.spool_admin import SINK_DISABLED_PREFIX, PurgeResult, SpoolQuery, validate_purge_states
 from normalizers.sealed import SealedTicket
 
 logger = logging.getLogger(__name__)
@@ -424,6 +424,32 @@ class PostgresSpool:
                 "SELECT sink, MIN(created_at) FROM entries WHERE state IN ('pending', 'leased') GROUP BY sink"
             )
             return {str(sink): oldest for sink, oldest in await cur.fetchall()}
+
+        return await self._call(run)
+
+    async def set_sink_disabled(self, sink: str, reason: str | None) -> None:
+        """See `SpoolAdmin.set_sink_disabled`."""
+
+        async def run(conn: Conn) -> None:
+            if reason is None:
+                await conn.execute("DELETE FROM spool_meta WHERE key = %s", (SINK_DISABLED_PREFIX + sink,))
+            else:
+                await conn.execute(
+                    "INSERT INTO spool_meta (key, value) VALUES (%s, %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (SINK_DISABLED_PREFIX + sink, short_reason(reason)),
+                )
+
+        await self._call(run)
+
+    async def disabled_sinks(self) -> dict[str, str]:
+        """See `SpoolAdmin.disabled_sinks`."""
+
+        async def run(conn: Conn) -> dict[str, str]:
+            cur = await conn.execute(
+                "SELECT key, value FROM spool_meta WHERE key LIKE %s", (SINK_DISABLED_PREFIX + "%",)
+            )
+            return {str(k)[len(SINK_DISABLED_PREFIX) :]: str(v) for k, v in await cur.fetchall()}
 
         return await self._call(run)
 

@@ -19,6 +19,8 @@ Every backend implements it next to `SpoolBackend` (the contract suite checks bo
 * ``acknowledge(sink, entry_ids)``: the pull API's ack. PENDING or LEASED entries of ``sink`` become
   DELIVERED whoever holds the lease; returns the ids acknowledged now.
 * ``oldest_unsettled()``: sink -> created_at of its oldest PENDING or LEASED entry.
+* ``set_sink_disabled(sink, reason)`` / ``disabled_sinks()``: a sink disabled (after a 410, or by an
+  operator) is skipped by every worker on every node until re-enabled (``reason=None``).
 """
 
 from __future__ import annotations
@@ -95,6 +97,17 @@ class SpoolAdmin(Protocol):
         """sink -> created_at of its oldest unsettled entry."""
         ...
 
+    async def set_sink_disabled(self, sink: str, reason: str | None) -> None:
+        """Disable ``sink`` with a short ``reason`` code, or re-enable it (None)."""
+        ...
+
+    async def disabled_sinks(self) -> dict[str, str]:
+        """sink -> reason, for every disabled sink."""
+        ...
+
+
+SINK_DISABLED_PREFIX = "sink_disabled:"
+"""Key prefix of the disabled-sink flags in the backends' ``spool_meta`` table."""
 
 PURGEABLE_STATES = (EntryState.DELIVERED, EntryState.DEAD)
 """States an operator may purge; PENDING and LEASED entries are never purged."""
@@ -110,6 +123,7 @@ def validate_purge_states(states: Sequence[EntryState]) -> tuple[str, ...]:
 
 __all__ = [
     "PURGEABLE_STATES",
+    "SINK_DISABLED_PREFIX",
     "PurgeResult",
     "SpoolAdmin",
     "SpoolQuery",

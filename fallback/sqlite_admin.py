@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from fallback.cipher import PayloadCipher
 from fallback.errors import SpoolCorrupt
-from fallback.spool import EntryInfo, EntryState, LeasedEntry, validate_lease
-from fallback.spool_admin import PurgeResult, SpoolQuery, validate_purge_states
+from fallback.spool import EntryInfo, EntryState, LeasedEntry, short_reason, validate_lease
+from fallback.spool_admin import SINK_DISABLED_PREFIX, PurgeResult, SpoolQuery, validate_purge_states
 from fallback.sqlite_schema import from_micros, optional_from_micros, to_micros, write_transaction
 from normalizers.sealed import SealedTicket
 
@@ -242,6 +242,33 @@ class SqliteAdmin:
                 "SELECT sink, MIN(created_at) FROM entries WHERE state IN ('pending', 'leased') GROUP BY sink"
             ).fetchall()
             return {sink: from_micros(oldest) for sink, oldest in rows}
+
+        return await self._call(run)
+
+    async def set_sink_disabled(self, sink: str, reason: str | None) -> None:
+        """See `SpoolAdmin.set_sink_disabled`."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            with write_transaction(conn):
+                if reason is None:
+                    conn.execute("DELETE FROM spool_meta WHERE key = ?", (SINK_DISABLED_PREFIX + sink,))
+                else:
+                    conn.execute(
+                        "INSERT INTO spool_meta (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (SINK_DISABLED_PREFIX + sink, short_reason(reason)),
+                    )
+
+        await self._call(run)
+
+    async def disabled_sinks(self) -> dict[str, str]:
+        """See `SpoolAdmin.disabled_sinks`."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, str]:
+            rows = conn.execute(
+                "SELECT key, value FROM spool_meta WHERE key LIKE ?", (SINK_DISABLED_PREFIX + "%",)
+            ).fetchall()
+            return {key[len(SINK_DISABLED_PREFIX) :]: value for key, value in rows}
 
         return await self._call(run)
 

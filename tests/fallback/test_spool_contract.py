@@ -481,3 +481,16 @@ def test_lease_after_and_acknowledge_serve_the_pull_api(new_spool, make_ticket, 
         assert set(oldest) == {"pull"}
 
     run_with(new_spool, scenario)
+
+
+def test_sink_disable_flag_round_trips(new_spool):
+    async def scenario(spool):
+        assert await spool.disabled_sinks() == {}
+        await spool.set_sink_disabled("jira", "delivery.gone")
+        await spool.set_sink_disabled("jira", "delivery.gone:http_410")
+        assert await spool.disabled_sinks() == {"jira": "delivery.gone:http_410"}
+        await spool.set_sink_disabled("jira", None)
+        await spool.set_sink_disabled("never", None)
+        assert await spool.disabled_sinks() == {}
+
+    run_with(new_spool, scenario)
