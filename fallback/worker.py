@@ -96,6 +96,11 @@ class DeliveryWorker:
         """The name of the sink this worker delivers to."""
         return self._sink.name
 
+    @property
+    def circuit_state(self) -> str | None:
+        """The circuit breaker's state (``closed``/``open``/``half_open``), None without one."""
+        return None if self._breaker is None else self._breaker.state.value
+
     def notify(self) -> None:
         """Wake the loop now instead of at the next poll (the ingest path calls it after a put)."""
         self._wake.set()

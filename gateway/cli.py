@@ -155,6 +155,11 @@ def check_config(
     _out.print(table)
 
 
+from gateway.cli_spool import spool_app  # noqa: E402 - registered after the core commands
+
+app.add_typer(spool_app, name="spool")
+
+
 def main() -> None:
     """Console-script entry point: any error that escapes a command becomes one line on stderr and
     its exit code; never a traceback (a library's message can quote input)."""

@@ -22,6 +22,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.delivery_settings import SinkConfig, SpoolSettings, default_sinks
+
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
 
@@ -58,6 +60,8 @@ class Settings(BaseSettings):
     dev_token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = Field(
         3600, description="Lifetime of tokens minted by `rcmgw token`."
     )
+    spool: SpoolSettings = Field(default_factory=SpoolSettings, description="Spool backend and retries.")
+    sinks: list[SinkConfig] = Field(default_factory=default_sinks, description="Delivery targets.")
 
     @classmethod
     def settings_customise_sources(
