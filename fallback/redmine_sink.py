@@ -25,20 +25,8 @@ import httpx
 from fallback.errors import PermanentDeliveryError
 from fallback.http_sink import HttpSink
 from fallback.sink import DeliveryReceipt
+from fallback.ticketing_sink import ticket_text
 from normalizers.sealed import SealedTicket
-
-
-def ticket_text(ticket: SealedTicket) -> str:
-    """The PHI-free text body shared by the ticketing sinks: summary, facts, description, ids."""
-    p = ticket.payload
-    lines = [p.summary, "", f"Category: {p.category}", f"Priority: {p.priority.value}"]
-    lines += [f"Queue: {p.routing.queue}", f"Source: {p.source.system} ({p.source.format.value})"]
-    if p.codes:
-        lines.append("Codes: " + ", ".join(f"{c.system}:{c.code}" for c in p.codes))
-    if p.description:
-        lines += ["", p.description]
-    lines += ["", f"rcm-gateway ticket: {p.id}", f"fingerprint: {p.fingerprint}"]
-    return "\n".join(lines)
 
 
 class RedmineSink(HttpSink):

@@ -13,6 +13,7 @@ from fallback.file_sink import FileSink
 from fallback.postgres_spool import PostgresSpool
 from fallback.redmine_sink import RedmineSink
 from fallback.retry import RetryPolicy, schedule_wait
+from fallback.saas_sinks import JiraSink, ServiceNowSink, ZendeskSink
 from fallback.sink import Sink
 from fallback.spool import DeadLetter, Delivered, LeasedEntry, Outcome, SpoolBackend
 from fallback.sqlite_spool import SqliteSpool
@@ -67,7 +68,24 @@ def build_sink(settings: Settings, config: SinkConfig) -> Sink | None:
             name=config.name,
             timeout=timeout,
         )
+    if config.kind in ("jira", "servicenow", "zendesk"):
+        return _saas_sink(config, timeout)
     raise ValueError(f"sink kind {config.kind!r} is not available in this build")
+
+
+def _saas_sink(config: SinkConfig, timeout: float) -> Sink:
+    user = str(config.options.get("user") or config.options.get("email") or "")
+    for value, what in ((config.url, "url"), (config.api_key, "api_key"), (user, "options.user/email")):
+        _need(config, value, what)
+    assert config.url and config.api_key
+    secret = resolve_secret(config.api_key)
+    if config.kind == "jira":
+        _need(config, config.project, "project")
+        assert config.project
+        return JiraSink(config.url, user, secret, config.project, name=config.name, timeout=timeout)
+    if config.kind == "servicenow":
+        return ServiceNowSink(config.url, user, secret, name=config.name, timeout=timeout)
+    return ZendeskSink(config.url, user, secret, name=config.name, timeout=timeout)
 
 
 def build_sinks(settings: Settings) -> tuple[dict[str, Sink], list[str]]:
