@@ -37,10 +37,10 @@ class FakeJira:
         ids = itertools.count(1)
         mock.get(f"{JIRA}/rest/api/3/search/jql").mock(side_effect=self.search)
         mock.post(f"{JIRA}/rest/api/3/issue").mock(side_effect=lambda r: self.create(r, f"RCM-{next(ids)}"))
-        mock.get(path__regex=rf"/rest/api/3/issue/RCM-\d+$").mock(side_effect=self.get)
-        mock.put(path__regex=rf"/rest/api/3/issue/RCM-\d+$").mock(side_effect=self.update)
-        mock.post(path__regex=rf"/rest/api/3/issue/RCM-\d+/comment").mock(side_effect=self.comment)
-        mock.post(path__regex=rf"/rest/api/3/issue/RCM-\d+/attachments").mock(side_effect=self.attach)
+        mock.get(path__regex=r"/rest/api/3/issue/RCM-\d+$").mock(side_effect=self.get)
+        mock.put(path__regex=r"/rest/api/3/issue/RCM-\d+$").mock(side_effect=self.update)
+        mock.post(path__regex=r"/rest/api/3/issue/RCM-\d+/comment").mock(side_effect=self.comment)
+        mock.post(path__regex=r"/rest/api/3/issue/RCM-\d+/attachments").mock(side_effect=self.attach)
 
     def search(self, request):
         jql = request.url.params["jql"]
@@ -86,8 +86,8 @@ class FakeServiceNow:
         mock.post(f"{SNOW}/api/now/table/incident").mock(
             side_effect=lambda r: self.create(r, f"{next(ids):032x}")
         )
-        mock.get(path__regex=rf"/api/now/table/incident/\w+$").mock(side_effect=self.get)
-        mock.patch(path__regex=rf"/api/now/table/incident/\w+$").mock(side_effect=self.patch)
+        mock.get(path__regex=r"/api/now/table/incident/\w+$").mock(side_effect=self.get)
+        mock.patch(path__regex=r"/api/now/table/incident/\w+$").mock(side_effect=self.patch)
         mock.get(f"{SNOW}/api/now/table/sys_journal_field").mock(side_effect=self.journal)
         mock.post(f"{SNOW}/api/now/attachment/file").mock(side_effect=self.attach)
 
@@ -128,8 +128,8 @@ class FakeZendesk:
         ids = itertools.count(100)
         mock.get(f"{ZD}/api/v2/tickets.json").mock(side_effect=self.search)
         mock.post(f"{ZD}/api/v2/tickets.json").mock(side_effect=lambda r: self.create(r, str(next(ids))))
-        mock.get(path__regex=rf"/api/v2/tickets/\d+/comments.json").mock(side_effect=self.list_comments)
-        mock.put(path__regex=rf"/api/v2/tickets/\d+.json").mock(side_effect=self.update)
+        mock.get(path__regex=r"/api/v2/tickets/\d+/comments.json").mock(side_effect=self.list_comments)
+        mock.put(path__regex=r"/api/v2/tickets/\d+.json").mock(side_effect=self.update)
         mock.post(f"{ZD}/api/v2/uploads.json").mock(side_effect=self.upload)
 
     def search(self, request):
