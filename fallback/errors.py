@@ -12,6 +12,7 @@ of a remote system's error (it can echo PHI back).
     +-- DeliveryError                 "delivery"
         +-- TransientDeliveryError    "delivery.transient"  retry later (``retry_after`` is a floor)
         +-- PermanentDeliveryError    "delivery.permanent"  never retry: dead letter
+            +-- SinkGone              "delivery.gone"       HTTP 410: disable the sink for an operator
 
 Third-party exceptions are translated at the boundary into the most specific class and raised
 ``from`` the original. `SQLITE_ERROR_MAP` lists every `sqlite3.Error` subclass (a test fails when one
@@ -60,9 +61,11 @@ class LeaseLost(SpoolError):
 
 
 class DeliveryError(FallbackError):
-    """A sink could not deliver a ticket."""
+    """A sink could not deliver a ticket. ``status`` is the remote's HTTP status when there was one
+    (set by the sink; it goes into the settlement reason, e.g. ``delivery.permanent:http_422``)."""
 
     code: ClassVar[str] = "delivery"
+    status: int | None = None
 
 
 class TransientDeliveryError(DeliveryError):
@@ -84,6 +87,14 @@ class PermanentDeliveryError(DeliveryError):
     a payload the remote rejects). The entry goes to the dead letter state."""
 
     code: ClassVar[str] = "delivery.permanent"
+
+
+class SinkGone(PermanentDeliveryError):
+    """Raised when the remote answers 410 Gone: the endpoint was removed on purpose. The worker
+    disables the sink (persisted in the spool) and puts the entry back; nothing more is sent to it
+    until an operator re-enables it (``rcmgw spool enable SINK``)."""
+
+    code: ClassVar[str] = "delivery.gone"
 
 
 SQLITE_ERROR_MAP: Final[Mapping[type[sqlite3.Error], type[SpoolError]]] = {
@@ -130,6 +141,7 @@ __all__ = [
     "FallbackError",
     "LeaseLost",
     "PermanentDeliveryError",
+    "SinkGone",
     "SpoolCorrupt",
     "SpoolError",
     "SpoolUnavailable",

@@ -8,7 +8,7 @@ Tickets are kept as `SealedTicket` objects (no encryption is needed in memory).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -28,6 +28,7 @@ from fallback.spool import (
     validate_lease,
     validate_put,
 )
+from fallback.spool_admin import PurgeResult, SpoolQuery, validate_purge_states
 from normalizers.sealed import SealedTicket
 
 
@@ -36,6 +37,7 @@ class _Entry:
     seq: int
     info: EntryInfo
     ticket: SealedTicket
+    hold: bool = False
 
 
 class MemorySpool:
@@ -47,6 +49,7 @@ class MemorySpool:
         self._by_dedup_key: dict[str, tuple[str, ...]] = {}
         self._seq = 0
         self._open = False
+        self._disabled: dict[str, str] = {}
 
     async def __aenter__(self) -> MemorySpool:
         await self.open()
@@ -201,12 +204,175 @@ class MemorySpool:
         """See `SpoolBackend.check_writable`: only checks that the spool is open."""
         self._require_open()
 
+    # -- SpoolAdmin ------------------------------------------------------------------------------
+
+    async def find(self, query: SpoolQuery) -> list[EntryInfo]:
+        """See `SpoolAdmin.find`."""
+        self._require_open()
+        chosen = [e for e in self._ordered() if _matches(e, query)]
+        return [e.info for e in chosen[: max(query.limit, 0)]]
+
+    async def read_ticket(self, entry_id: str) -> SealedTicket | None:
+        """See `SpoolAdmin.read_ticket`."""
+        self._require_open()
+        entry = self._entries.get(entry_id)
+        return entry.ticket if entry is not None else None
+
+    async def requeue(self, entry_ids: Sequence[str]) -> list[str]:
+        """See `SpoolAdmin.requeue`."""
+        self._require_open()
+        now = self._now()
+        done: list[str] = []
+        for entry in self._known(entry_ids):
+            if entry.info.state in (EntryState.DEAD, EntryState.DELIVERED):
+                entry.info = replace(
+                    entry.info,
+                    state=EntryState.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    updated_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                done.append(entry.info.entry_id)
+        return done
+
+    async def set_legal_hold(self, entry_ids: Sequence[str], hold: bool) -> int:
+        """See `SpoolAdmin.set_legal_hold`."""
+        self._require_open()
+        changed = 0
+        for entry in self._known(entry_ids):
+            if entry.hold != hold:
+                entry.hold = hold
+                changed += 1
+        return changed
+
+    async def purge(
+        self, before: datetime, states: Sequence[EntryState] = (EntryState.DELIVERED,)
+    ) -> PurgeResult:
+        """See `SpoolAdmin.purge`."""
+        values = validate_purge_states(states)
+        self._require_open()
+        doomed = [
+            e.info.entry_id
+            for e in self._entries.values()
+            if e.info.state.value in values and e.info.updated_at < before and not e.hold
+        ]
+        for entry_id in doomed:
+            del self._entries[entry_id]
+        live = {e.info.entry_id for e in self._entries.values()}
+        payloads = 0
+        for key, ids in list(self._by_dedup_key.items()):
+            if not live.intersection(ids):
+                del self._by_dedup_key[key]
+                payloads += 1
+        return PurgeResult(entries=len(doomed), payloads=payloads, bytes_freed=0)
+
+    async def lease_after(
+        self, sink: str, *, owner: str, after: int, limit: int, lease_for: timedelta
+    ) -> list[LeasedEntry]:
+        """See `SpoolAdmin.lease_after`."""
+        validate_lease(owner, limit, lease_for)
+        self._require_open()
+        now = self._now()
+        expires = now + lease_for
+        due = sorted(
+            (
+                e
+                for e in self._entries.values()
+                if e.info.sink == sink and e.seq > after and _is_due(e.info, now)
+            ),
+            key=lambda e: e.seq,
+        )[:limit]
+        leased: list[LeasedEntry] = []
+        for entry in due:
+            before = entry.info.attempts
+            entry.info = replace(
+                entry.info,
+                state=EntryState.LEASED,
+                attempts=before + 1,
+                updated_at=now,
+                lease_owner=owner,
+                lease_expires_at=expires,
+            )
+            leased.append(
+                LeasedEntry(
+                    entry_id=entry.info.entry_id,
+                    sink=sink,
+                    ticket=entry.ticket,
+                    attempts=before,
+                    created_at=entry.info.created_at,
+                    lease_expires_at=expires,
+                    seq=entry.seq,
+                )
+            )
+        return leased
+
+    async def acknowledge(self, sink: str, entry_ids: Sequence[str]) -> list[str]:
+        """See `SpoolAdmin.acknowledge`."""
+        self._require_open()
+        now = self._now()
+        done: list[str] = []
+        for entry in self._known(entry_ids):
+            if entry.info.sink == sink and entry.info.state in (EntryState.PENDING, EntryState.LEASED):
+                entry.info = replace(
+                    entry.info,
+                    state=EntryState.DELIVERED,
+                    next_attempt_at=None,
+                    updated_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                done.append(entry.info.entry_id)
+        return done
+
+    async def oldest_unsettled(self) -> dict[str, datetime]:
+        """See `SpoolAdmin.oldest_unsettled`."""
+        self._require_open()
+        oldest: dict[str, datetime] = {}
+        for e in self._entries.values():
+            if e.info.state in (EntryState.PENDING, EntryState.LEASED):
+                current = oldest.get(e.info.sink)
+                if current is None or e.info.created_at < current:
+                    oldest[e.info.sink] = e.info.created_at
+        return oldest
+
+    async def set_sink_disabled(self, sink: str, reason: str | None) -> None:
+        """See `SpoolAdmin.set_sink_disabled`."""
+        self._require_open()
+        if reason is None:
+            self._disabled.pop(sink, None)
+        else:
+            self._disabled[sink] = short_reason(reason)
+
+    async def disabled_sinks(self) -> dict[str, str]:
+        """See `SpoolAdmin.disabled_sinks`."""
+        self._require_open()
+        return dict(self._disabled)
+
+    def _ordered(self) -> list[_Entry]:
+        return sorted(self._entries.values(), key=lambda e: (e.info.created_at, e.seq))
+
+    def _known(self, entry_ids: Iterable[str]) -> list[_Entry]:
+        return [self._entries[eid] for eid in dict.fromkeys(entry_ids) if eid in self._entries]
+
     def _require_open(self) -> None:
         if not self._open:
             raise SpoolUnavailable("spool is not open")
 
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
+
+
+def _matches(entry: _Entry, query: SpoolQuery) -> bool:
+    info = entry.info
+    return (
+        (query.state is None or info.state is query.state)
+        and (query.sink is None or info.sink == query.sink)
+        and (query.category is None or entry.ticket.payload.category == query.category)
+        and (query.since is None or info.created_at >= query.since)
+        and (query.until is None or info.created_at < query.until)
+    )
 
 
 def _is_due(info: EntryInfo, now: datetime) -> bool:

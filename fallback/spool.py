@@ -57,6 +57,8 @@ class LeasedEntry:
     attempts: int
     created_at: datetime
     lease_expires_at: datetime
+    seq: int = 0
+    """The entry's position in spool order (the pull API's cursor); 0 where not tracked."""
 
 
 @dataclass(frozen=True, slots=True)

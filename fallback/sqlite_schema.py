@@ -61,6 +61,14 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX entries_lease ON entries (sink, state, lease_expires_at)",
         "CREATE INDEX entries_state_created ON entries (state, created_at)",
     ),
+    # 2: operator queries (category filter, retention by updated_at), legal hold, pull cursor.
+    (
+        "ALTER TABLE payloads ADD COLUMN category TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE entries ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX entries_sink_seq ON entries (sink, seq)",
+        "CREATE INDEX entries_state_updated ON entries (state, updated_at)",
+        "CREATE INDEX payloads_category ON payloads (category)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -51,6 +51,7 @@ from fallback.spool import (
     validate_lease,
     validate_put,
 )
+from fallback.sqlite_admin import SqliteAdmin
 from fallback.sqlite_schema import (
     from_micros,
     migrate,
@@ -77,7 +78,7 @@ def _aad(dedup_key: str) -> bytes:
     return _AAD_PREFIX + dedup_key.encode("utf-8")
 
 
-class SqliteSpool:
+class SqliteSpool(SqliteAdmin):
     """The durable `SpoolBackend` (see the module docstring).
 
     ``path`` is the database file (parent directories are created on open); ``cipher`` encrypts the
@@ -140,9 +141,9 @@ class SqliteSpool:
                     return PutResult(created=False, entry_ids=tuple(row[0] for row in rows))
                 key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
                 conn.execute(
-                    "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now),
+                    "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at,"
+                    " category) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now, ticket.payload.category),
                 )
                 ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
                 conn.executemany(
@@ -151,6 +152,47 @@ class SqliteSpool:
                     [(eid, dedup_key, sink, now, now, now) for eid, sink in zip(ids, names, strict=True)],
                 )
             return PutResult(created=True, entry_ids=ids)
+
+        return await self._call(run)
+
+    async def put_batch(self, items: Sequence[tuple[SealedTicket, str, Sequence[str]]]) -> list[PutResult]:
+        """``put`` for several ``(ticket, dedup_key, sinks)`` in ONE durable transaction (group
+        commit; see `fallback.group_commit`). Each item is idempotent on its dedup key, also within
+        the batch. Results in item order."""
+        checked = [(ticket, key, validate_put(key, sinks)) for ticket, key, sinks in items]
+
+        def run(conn: sqlite3.Connection) -> list[PutResult]:
+            now = to_micros(self._now())
+            results: list[PutResult] = []
+            seen: dict[str, PutResult] = {}
+            with write_transaction(conn):
+                for ticket, dedup_key, names in checked:
+                    if dedup_key in seen:
+                        results.append(PutResult(created=False, entry_ids=seen[dedup_key].entry_ids))
+                        continue
+                    rows = conn.execute(
+                        "SELECT entry_id FROM entries WHERE dedup_key = ? ORDER BY seq", (dedup_key,)
+                    ).fetchall()
+                    if rows:
+                        result = PutResult(created=False, entry_ids=tuple(r[0] for r in rows))
+                    else:
+                        key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
+                        conn.execute(
+                            "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob,"
+                            " created_at, category) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now,
+                             ticket.payload.category),
+                        )  # fmt: skip
+                        ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
+                        conn.executemany(
+                            "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
+                            " updated_at, next_attempt_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+                            [(eid, dedup_key, s, now, now, now) for eid, s in zip(ids, names, strict=True)],
+                        )
+                        result = PutResult(created=True, entry_ids=ids)
+                    seen[dedup_key] = result
+                    results.append(result)
+            return results
 
         return await self._call(run)
 
@@ -325,6 +367,11 @@ class SqliteSpool:
                 raise SpoolUnavailable(f"spool cannot use WAL journal (got {mode})")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:  # 2 = INCREMENTAL
+                # Purged space goes back to the file system; VACUUM applies it to an existing file
+                # (instant on a new one).
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                conn.execute("VACUUM")
             migrate(conn)
             key_ids = {
                 row[0]

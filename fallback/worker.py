@@ -7,6 +7,13 @@ A failing entry never blocks the others and a failing sink never stops the loop.
 mid-batch, the leases expire and the entries come back on their own; the sink's idempotency makes
 the repeated delivery harmless.
 
+Sink health (optional, per worker): a `CircuitBreaker` stops leasing while the sink keeps failing
+(transient failures only); entries of a batch caught by a breaker that opens mid-batch go back
+to PENDING at the half-open time. A `RateLimiter` spaces the deliveries. A `SinkGone` (HTTP 410)
+disables the sink in the spool (every node stops) and puts the entry back; a disabled sink is
+skipped until an operator re-enables it. ``on_settled`` (e.g. the gateway's audit log) is awaited
+after every settlement with the entry and its outcome.
+
 Logs carry the entry id, ticket id, sink, outcome and error class name, never ticket content or an
 exception's message (a remote's error text can echo PHI back).
 """
@@ -16,12 +23,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from fallback.circuit import CircuitBreaker, RateLimiter
 from fallback.clock import Clock, require_aware, utc_now
 from fallback.errors import (
+    DeliveryError,
     LeaseLost,
     PermanentDeliveryError,
+    SinkGone,
     SpoolError,
     TransientDeliveryError,
 )
@@ -30,6 +41,9 @@ from fallback.sink import Sink
 from fallback.spool import DeadLetter, Delivered, LeasedEntry, Outcome, RetryAt, SpoolBackend
 
 logger = logging.getLogger(__name__)
+
+SettledHook = Callable[[LeasedEntry, Outcome], Awaitable[None]]
+"""Called after each settlement (the gateway audits deliveries, retries and dead letters)."""
 
 
 class DeliveryWorker:
@@ -53,6 +67,10 @@ class DeliveryWorker:
         poll_interval: float = 0.25,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
+        breaker: CircuitBreaker | None = None,
+        limiter: RateLimiter | None = None,
+        on_settled: SettledHook | None = None,
+        half_open_after: timedelta = timedelta(seconds=30),
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -68,11 +86,20 @@ class DeliveryWorker:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
         self._wake = asyncio.Event()
+        self._breaker = breaker
+        self._limiter = limiter
+        self._on_settled = on_settled
+        self._half_open_after = half_open_after
 
     @property
     def sink_name(self) -> str:
         """The name of the sink this worker delivers to."""
         return self._sink.name
+
+    @property
+    def circuit_state(self) -> str | None:
+        """The circuit breaker's state (``closed``/``open``/``half_open``), None without one."""
+        return None if self._breaker is None else self._breaker.state.value
 
     def notify(self) -> None:
         """Wake the loop now instead of at the next poll (the ingest path calls it after a put)."""
@@ -84,13 +111,47 @@ class DeliveryWorker:
         Raises `SpoolError` when the lease itself fails; settlement errors are logged per entry
         (an unsettled entry comes back when its lease expires).
         """
+        if await self._disabled():
+            return 0
+        limit = self._batch_size
+        if self._breaker is not None:
+            if not self._breaker.allow():
+                return 0
+            if self._breaker.state.value != "closed":
+                limit = 1  # the half-open trial
         entries = await self._spool.lease(
-            self._sink.name, owner=self._owner, limit=self._batch_size, lease_for=self._lease_for
+            self._sink.name, owner=self._owner, limit=limit, lease_for=self._lease_for
         )
-        for entry in entries:
+        if not entries and self._breaker is not None and self._breaker.state.value != "closed":
+            self._breaker.record(True)  # nothing to try: do not leave the trial hanging
+        stopped: str | None = None
+        for index, entry in enumerate(entries):
+            if stopped is None and index > 0 and self._breaker is not None and not self._breaker.allow():
+                stopped = "circuit_open"
+            if stopped is not None:
+                wait = self._half_open_after if stopped == "circuit_open" else timedelta(0)
+                await self._settle(entry, RetryAt(when=self._now() + wait, reason=stopped))
+                continue
+            if self._limiter is not None:
+                await self._limiter.acquire()
             outcome = await self._attempt(entry)
+            if isinstance(outcome, RetryAt) and outcome.reason.startswith(SinkGone.code):
+                stopped = SinkGone.code
+                await self._disable(outcome.reason)
             await self._settle(entry, outcome)
         return len(entries)
+
+    async def _disabled(self) -> bool:
+        disabled_sinks = getattr(self._spool, "disabled_sinks", None)
+        if disabled_sinks is None:
+            return False
+        return self._sink.name in await disabled_sinks()
+
+    async def _disable(self, reason: str) -> None:
+        setter = getattr(self._spool, "set_sink_disabled", None)
+        if setter is not None:
+            await setter(self._sink.name, reason)
+        logger.error("sink disabled by the remote (410 Gone)", extra={"sink": self._sink.name})
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop `run_once` until ``stop`` is set. After a round that found nothing (or failed), wait
@@ -131,13 +192,18 @@ class DeliveryWorker:
         try:
             receipt = await self._sink.deliver(entry.ticket, entry.ticket.id)
         except TransientDeliveryError as exc:
-            reason = f"{exc.code}:{type(exc).__name__}"
+            self._health(False)
             return self._policy.decide(
-                attempts, entry.created_at, self._now(), exc.retry_after, self._rng, reason=reason
+                attempts, entry.created_at, self._now(), exc.retry_after, self._rng, reason=_reason(exc)
             )
+        except SinkGone as exc:
+            self._health(True)
+            return RetryAt(when=self._now(), reason=_reason(exc))
         except PermanentDeliveryError as exc:
-            return DeadLetter(reason=f"{exc.code}:{type(exc).__name__}")
+            self._health(True)
+            return DeadLetter(reason=_reason(exc))
         except Exception as exc:  # noqa: BLE001 - an unknown failure is retried, never lost
+            self._health(False)
             reason = f"unexpected:{type(exc).__name__}"
             logger.warning(
                 "sink raised an unexpected exception",
@@ -146,7 +212,12 @@ class DeliveryWorker:
             return self._policy.decide(
                 attempts, entry.created_at, self._now(), None, self._rng, reason=reason
             )
+        self._health(True)
         return Delivered(remote_id=receipt.remote_id)
+
+    def _health(self, success: bool) -> None:
+        if self._breaker is not None:
+            self._breaker.record(success)
 
     async def _settle(self, entry: LeasedEntry, outcome: Outcome) -> None:
         fields = {**self._ids(entry), "outcome": _outcome_name(outcome), "attempt": entry.attempts + 1}
@@ -162,12 +233,22 @@ class DeliveryWorker:
             return
         level = logging.WARNING if isinstance(outcome, DeadLetter) else logging.INFO
         logger.log(level, "delivery settled", extra=fields)
+        if self._on_settled is not None:
+            try:
+                await self._on_settled(entry, outcome)
+            except Exception as exc:  # noqa: BLE001 - a failing hook must not stop delivery
+                logger.error("settlement hook failed", extra={**fields, "error_class": type(exc).__name__})
 
     def _ids(self, entry: LeasedEntry) -> dict[str, object]:
         return {"entry_id": entry.entry_id, "ticket_id": entry.ticket.id, "sink": entry.sink}
 
     def _now(self) -> datetime:
         return require_aware(self._clock(), "clock()")
+
+
+def _reason(exc: DeliveryError) -> str:
+    reason = f"{exc.code}:{type(exc).__name__}"
+    return reason if exc.status is None else f"{reason}:http_{exc.status}"
 
 
 def _outcome_name(outcome: Outcome) -> str:

@@ -194,6 +194,9 @@ app.add_typer(cli_security.client_app)
 app.command("access-review")(cli_security.access_review_command)
 app.command("dataflow")(cli_security.dataflow_command)
 app.command("redact")(redact_command)
+from gateway.cli_spool import spool_app  # noqa: E402 - registered after the core commands
+
+app.add_typer(spool_app, name="spool")
 
 
 def main() -> None:

@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fallback.cipher import PayloadCipher
-from fallback.file_sink import FileSink
-from fallback.retry import RetryPolicy
 from fallback.sink import Sink
-from fallback.sqlite_spool import SqliteSpool
 from fallback.worker import DeliveryWorker
 from gateway.audit import SqliteAuditLog
 from gateway.auth.services import SecurityServices
 from gateway.auth.tokens import DevIssuer, TokenValidator
+from gateway.delivery_wiring import Spool, build_sinks, build_spool, build_worker
 from gateway.fhir_service import build_fhir_services
 from gateway.keys import GatewayKeys, load_or_create_keys
 from gateway.pipeline import IngestPipeline
@@ -66,7 +64,7 @@ class Runtime:
 
     settings: Settings
     keys: GatewayKeys
-    spool: SqliteSpool
+    spool: Spool
     sinks: dict[str, Sink]
     pipeline: IngestPipeline
     quarantine: Quarantine
@@ -86,8 +84,8 @@ class Runtime:
         keys = load_or_create_keys(settings.keys_dir)
         vault = build_vault(settings)
         cipher = PayloadCipher(keys.spool_keys, keys.spool_active)
-        spool = SqliteSpool(settings.spool_file, cipher)
-        sinks: dict[str, Sink] = {"file": FileSink(settings.outbox_file, name="file")}
+        spool = build_spool(settings, cipher)
+        sinks, sink_names = build_sinks(settings)
         quarantine = Quarantine(settings.quarantine_dir, cipher)
         issuer = DevIssuer(keys.issuer_key, issuer=settings.token_issuer, audience=settings.token_audience)
         validator = TokenValidator(
@@ -107,7 +105,7 @@ class Runtime:
             Normalizer(),
             build_sealer(keys, vault),
             spool=spool,
-            sinks=list(sinks),
+            sinks=sink_names,
             quarantine=quarantine,
             audit=audit,
             on_spooled=notify,
@@ -163,13 +161,7 @@ class Runtime:
         owner = f"{socket.gethostname()}:{os.getpid()}"
         for sink in self.sinks.values():
             await sink.open()
-            worker = DeliveryWorker(
-                self.spool,
-                sink,
-                policy=RetryPolicy(),
-                owner=f"{owner}:{sink.name}",
-                poll_interval=self.settings.delivery_poll_interval,
-            )
+            worker = build_worker(self.settings, self.spool, sink, f"{owner}:{sink.name}", self.audit)
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(self._stop), name=f"deliver-{sink.name}"))
         log.info("delivery started", extra={"sinks": ",".join(self.sinks)})

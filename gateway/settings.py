@@ -25,6 +25,7 @@ from pydantic_settings import (
 from adapters.fhir.config import FhirSettings
 from gateway.auth.config import AuthSettings
 from gateway.auth.saml_config import SamlSettings
+from gateway.delivery_settings import SinkConfig, SpoolSettings, default_sinks
 from gateway.mllp_settings import MllpSettings
 from gateway.redaction_settings import RedactionSettings
 from gateway.retention import RetentionSettings
@@ -77,6 +78,8 @@ class Settings(BaseSettings):
     redaction: RedactionSettings = Field(
         default_factory=RedactionSettings, description="Redaction and the re-identification vault."
     )
+    spool: SpoolSettings = Field(default_factory=SpoolSettings, description="Spool backend and retries.")
+    sinks: list[SinkConfig] = Field(default_factory=default_sinks, description="Delivery targets.")
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,8 @@ from fastapi import APIRouter
 from gateway.api import events, fhir_push, health, hl7, jwks, reidentify
 from gateway.api import saml as saml_api
 from gateway.api import security as security_api
+from gateway.api import spool as spool_api
+from gateway.api import tickets as tickets_api
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -17,3 +19,5 @@ api_router.include_router(fhir_push.router)
 api_router.include_router(security_api.router)
 api_router.include_router(saml_api.router)
 api_router.include_router(reidentify.router)
+api_router.include_router(tickets_api.router)
+api_router.include_router(spool_api.router)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pgserver import postgres  # noqa: F401 - the session's PostgreSQL, for the contract suite
+from redmineserver import redmine  # noqa: F401 - the session's Redmine, for the redmine sink
 
 from normalizers.payload import (
     RedactionReport,

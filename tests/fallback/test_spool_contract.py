@@ -26,6 +26,11 @@ from fallback import (
     SpoolUnavailable,
     SqliteSpool,
 )
+from fallback.postgres_spool import PostgresSpool
+from fallback.spool_admin import SpoolAdmin, SpoolQuery
+
+PG_DSNS: dict[Path, str] = {}
+"""tmp_path -> DSN of the fresh PostgreSQL database made for that test (see ``new_spool``)."""
 
 LEASE = timedelta(seconds=60)
 KEY = bytes(range(32))
@@ -35,11 +40,17 @@ BACKENDS: dict[str, Callable[[Path, Any], SpoolBackend]] = {
     "sqlite": lambda tmp, clock: SqliteSpool(
         tmp / "spool" / "spool.db", PayloadCipher({"k1": KEY}, "k1"), clock=clock
     ),
+    "postgresql": lambda tmp, clock: PostgresSpool(
+        PG_DSNS[tmp], PayloadCipher({"k1": KEY}, "k1"), clock=clock
+    ),
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def new_spool(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Callable[[], SpoolBackend]:
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres")
+        PG_DSNS[tmp_path] = server.create_database(f"contract_{abs(hash(tmp_path)):x}")
     return lambda: BACKENDS[request.param](tmp_path, clock)
 
 
@@ -358,3 +369,128 @@ def test_async_with_opens_and_closes(new_spool, make_ticket):
             await spool.check_writable()
 
     run(main())
+
+
+# -- SpoolAdmin: operator queries, replay, legal hold, retention, pull ----------------------------
+
+
+def test_backend_satisfies_the_admin_protocol(new_spool):
+    assert isinstance(new_spool(), SpoolAdmin)
+
+
+def test_find_filters_by_state_sink_category_and_time(new_spool, make_ticket, clock):
+    async def scenario(spool):
+        start = clock.now
+        ids = []
+        for n in range(4):
+            ids.append(
+                (await spool.put(make_ticket(), dedup_key=f"dk-{n}", sinks=["jira", "file"])).entry_ids
+            )
+            clock.advance(10)
+        (leased,) = await spool.lease("jira", owner="w", limit=1, lease_for=LEASE)
+        await spool.settle(leased.entry_id, owner="w", outcome=DeadLetter(reason="delivery.permanent"))
+        assert [e.entry_id for e in await spool.find(SpoolQuery(state=EntryState.DEAD))] == [ids[0][0]]
+        assert len(await spool.find(SpoolQuery(category="eligibility.denied"))) == 8
+        assert await spool.find(SpoolQuery(category="nope")) == []
+        window = await spool.find(
+            SpoolQuery(sink="file", since=start + timedelta(seconds=10), until=start + timedelta(seconds=30))
+        )
+        assert [e.entry_id for e in window] == [ids[1][1], ids[2][1]]
+        assert len(await spool.find(SpoolQuery(limit=3))) == 3
+
+    run_with(new_spool, scenario)
+
+
+def test_read_ticket_returns_the_sealed_payload(new_spool, make_ticket):
+    async def scenario(spool):
+        ticket = make_ticket(description="redacted words")
+        (entry_id,) = (await spool.put(ticket, dedup_key="dk", sinks=["jira"])).entry_ids
+        assert (await spool.read_ticket(entry_id)).body == ticket.body
+        assert await spool.read_ticket("ent_" + "0" * 32) is None
+
+    run_with(new_spool, scenario)
+
+
+def test_requeue_replays_dead_and_delivered_only(new_spool, make_ticket, clock):
+    async def scenario(spool):
+        for n in range(3):
+            await spool.put(make_ticket(), dedup_key=f"dk-{n}", sinks=["jira"])
+        a, b, c = await spool.lease("jira", owner="w", limit=3, lease_for=LEASE)
+        await spool.settle(a.entry_id, owner="w", outcome=DeadLetter(reason="delivery.permanent"))
+        await spool.settle(b.entry_id, owner="w", outcome=Delivered(remote_id="R-2"))
+        clock.advance(5)
+        done = await spool.requeue([a.entry_id, b.entry_id, c.entry_id, "ent_" + "0" * 32])
+        assert done == [a.entry_id, b.entry_id]
+        info = await spool.get(a.entry_id)
+        assert info.state is EntryState.PENDING and info.attempts == 0
+        assert info.next_attempt_at == clock.now
+        assert (await spool.get(c.entry_id)).state is EntryState.LEASED
+        again = await spool.lease("jira", owner="w", limit=5, lease_for=LEASE)
+        assert {e.entry_id for e in again} == {a.entry_id, b.entry_id}
+        assert all(e.ticket.id in (a.ticket.id, b.ticket.id) for e in again)
+
+    run_with(new_spool, scenario)
+
+
+def test_purge_removes_old_delivered_entries_but_not_held_or_unsettled(new_spool, make_ticket, clock):
+    async def scenario(spool):
+        for n in range(4):
+            await spool.put(make_ticket(description="x" * 2000), dedup_key=f"dk-{n}", sinks=["jira"])
+        a, b, c = await spool.lease("jira", owner="w", limit=3, lease_for=LEASE)
+        for entry in (a, b):
+            await spool.settle(entry.entry_id, owner="w", outcome=Delivered(remote_id=None))
+        await spool.settle(c.entry_id, owner="w", outcome=DeadLetter(reason="x"))
+        assert await spool.set_legal_hold([b.entry_id], True) == 1
+        assert await spool.set_legal_hold([b.entry_id], True) == 0
+        assert (await spool.purge(clock.now)).entries == 0  # nothing older than now
+        clock.advance(days=31)
+        result = await spool.purge(clock.now - timedelta(days=30))
+        assert (result.entries, result.payloads) == (1, 1)
+        assert await spool.get(a.entry_id) is None
+        assert (await spool.get(b.entry_id)).state is EntryState.DELIVERED  # held
+        assert (await spool.get(c.entry_id)).state is EntryState.DEAD  # dead kept by default
+        dead = await spool.purge(clock.now, states=[EntryState.DEAD])
+        assert dead.entries == 1
+        with pytest.raises(ValueError):
+            await spool.purge(clock.now, states=[EntryState.PENDING])
+        assert await spool.set_legal_hold([b.entry_id], False) == 1
+        assert (await spool.purge(clock.now)).entries == 1
+        assert sum(sum(v.values()) for v in (await spool.depth()).values()) == 1  # the pending one
+
+    run_with(new_spool, scenario)
+
+
+def test_lease_after_and_acknowledge_serve_the_pull_api(new_spool, make_ticket, clock):
+    async def scenario(spool):
+        ids = []
+        for n in range(5):
+            ids.append((await spool.put(make_ticket(), dedup_key=f"dk-{n}", sinks=["pull"])).entry_ids[0])
+        page1 = await spool.lease_after("pull", owner="c1", after=0, limit=2, lease_for=LEASE)
+        assert [e.entry_id for e in page1] == ids[:2]
+        assert page1[0].seq < page1[1].seq
+        page2 = await spool.lease_after("pull", owner="c1", after=page1[-1].seq, limit=10, lease_for=LEASE)
+        assert [e.entry_id for e in page2] == ids[2:]
+        assert await spool.acknowledge("pull", [ids[0], ids[1], "ent_" + "0" * 32]) == [ids[0], ids[1]]
+        assert await spool.acknowledge("pull", [ids[0]]) == []
+        assert await spool.acknowledge("other", [ids[2]]) == []
+        assert await spool.lease_after("pull", owner="c1", after=0, limit=10, lease_for=LEASE) == []
+        clock.advance(LEASE.total_seconds())
+        again = await spool.lease_after("pull", owner="c2", after=0, limit=10, lease_for=LEASE)
+        assert [e.entry_id for e in again] == ids[2:]
+        oldest = await spool.oldest_unsettled()
+        assert set(oldest) == {"pull"}
+
+    run_with(new_spool, scenario)
+
+
+def test_sink_disable_flag_round_trips(new_spool):
+    async def scenario(spool):
+        assert await spool.disabled_sinks() == {}
+        await spool.set_sink_disabled("jira", "delivery.gone")
+        await spool.set_sink_disabled("jira", "delivery.gone:http_410")
+        assert await spool.disabled_sinks() == {"jira": "delivery.gone:http_410"}
+        await spool.set_sink_disabled("jira", None)
+        await spool.set_sink_disabled("never", None)
+        assert await spool.disabled_sinks() == {}
+
+    run_with(new_spool, scenario)

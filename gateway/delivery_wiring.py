@@ -1,0 +1,158 @@
+"""Builds the spool, the sinks and the delivery workers from the ``spool`` and ``sinks`` settings,
+and the hook that audits every settlement. Used by `gateway.runtime.Runtime`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from fallback.cipher import PayloadCipher
+from fallback.circuit import CircuitBreaker, RateLimiter, rate_limit
+from fallback.file_sink import FileSink
+from fallback.postgres_spool import PostgresSpool
+from fallback.redmine_sink import RedmineSink
+from fallback.retry import RetryPolicy, schedule_wait
+from fallback.saas_sinks import JiraSink, ServiceNowSink, ZendeskSink
+from fallback.sink import Sink
+from fallback.spool import DeadLetter, Delivered, LeasedEntry, Outcome, SpoolBackend
+from fallback.sqlite_spool import SqliteSpool
+from fallback.webhook_sink import WebhookSink
+from fallback.worker import DeliveryWorker
+from gateway.audit import SqliteAuditLog
+from gateway.delivery_settings import SinkConfig, resolve_secret
+from gateway.settings import Settings
+
+log = logging.getLogger("rcmgw.delivery")
+Spool = SqliteSpool | PostgresSpool
+
+
+def build_spool(settings: Settings, cipher: PayloadCipher) -> Spool:
+    """The configured spool backend (unopened)."""
+    if settings.spool.backend == "postgresql":
+        if settings.spool.dsn is None:
+            raise ValueError("spool.backend is postgresql but spool.dsn (env:NAME or file:PATH) is unset")
+        return PostgresSpool(resolve_secret(settings.spool.dsn), cipher)
+    return SqliteSpool(settings.spool_file, cipher)
+
+
+def _need(config: SinkConfig, value: object, what: str) -> None:
+    if value is None or value in ([], ""):
+        raise ValueError(f"sink {config.name!r} ({config.kind}) needs {what}")
+
+
+def build_sink(settings: Settings, config: SinkConfig) -> Sink | None:
+    """One configured sink (unopened); None for ``pull`` (served by the pull API, not a worker)."""
+    timeout = config.timeout_seconds
+    if config.kind == "file":
+        return FileSink(config.path or settings.outbox_file, name=config.name)
+    if config.kind == "pull":
+        return None
+    if config.kind == "webhook":
+        _need(config, config.url, "url")
+        _need(config, config.secrets, "secrets")
+        assert config.url is not None
+        return WebhookSink(
+            config.url, [resolve_secret(s) for s in config.secrets], name=config.name, timeout=timeout
+        )
+    if config.kind == "redmine":
+        for value, what in ((config.url, "url"), (config.api_key, "api_key"), (config.project, "project")):
+            _need(config, value, what)
+        _need(config, config.external_id_field, "external_id_field")
+        assert config.url and config.api_key and config.project and config.external_id_field
+        return RedmineSink(
+            config.url,
+            resolve_secret(config.api_key),
+            config.project,
+            config.external_id_field,
+            name=config.name,
+            timeout=timeout,
+        )
+    if config.kind in ("jira", "servicenow", "zendesk"):
+        return _saas_sink(config, timeout)
+    raise ValueError(f"sink kind {config.kind!r} is not available in this build")
+
+
+def _saas_sink(config: SinkConfig, timeout: float) -> Sink:
+    user = str(config.options.get("user") or config.options.get("email") or "")
+    for value, what in ((config.url, "url"), (config.api_key, "api_key"), (user, "options.user/email")):
+        _need(config, value, what)
+    assert config.url and config.api_key
+    secret = resolve_secret(config.api_key)
+    if config.kind == "jira":
+        _need(config, config.project, "project")
+        assert config.project
+        return JiraSink(config.url, user, secret, config.project, name=config.name, timeout=timeout)
+    if config.kind == "servicenow":
+        return ServiceNowSink(config.url, user, secret, name=config.name, timeout=timeout)
+    return ZendeskSink(config.url, user, secret, name=config.name, timeout=timeout)
+
+
+def build_sinks(settings: Settings) -> tuple[dict[str, Sink], list[str]]:
+    """Worker-delivered sinks by name, and every sink name in put order (pull sinks included)."""
+    sinks: dict[str, Sink] = {}
+    names: list[str] = []
+    for config in settings.sinks:
+        if config.name in names:
+            raise ValueError(f"sink name {config.name!r} is used twice")
+        names.append(config.name)
+        sink = build_sink(settings, config)
+        if sink is not None:
+            sinks[config.name] = sink
+    return sinks, names
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The configured retry schedule and limits."""
+    spool = settings.spool
+    limits = {"max_attempts": spool.max_attempts, "max_age": timedelta(hours=spool.max_age_hours)}
+    if spool.schedule_seconds:
+        return RetryPolicy(wait=schedule_wait(spool.schedule_seconds), **limits)  # type: ignore[arg-type]
+    return RetryPolicy(**limits)  # type: ignore[arg-type]
+
+
+def audit_hook(audit: SqliteAuditLog) -> Callable[[LeasedEntry, Outcome], Awaitable[None]]:
+    """Records ``delivery.delivered`` / ``delivery.retried`` / ``delivery.dead_lettered``."""
+
+    async def hook(entry: LeasedEntry, outcome: Outcome) -> None:
+        common = {"sink": entry.sink, "entry_id": entry.entry_id, "ticket_id": entry.ticket.id}
+        if isinstance(outcome, Delivered):
+            await audit.record("delivery.delivered", actor="system", remote_id=outcome.remote_id, **common)
+        elif isinstance(outcome, DeadLetter):
+            await audit.record(
+                "delivery.dead_lettered", actor="system", outcome="failed", reason=outcome.reason, **common
+            )
+        else:
+            await audit.record(
+                "delivery.retried",
+                actor="system",
+                outcome="retry",
+                reason=outcome.reason,
+                next_attempt_at=outcome.when.isoformat(),
+                **common,
+            )
+
+    return hook
+
+
+def build_worker(
+    settings: Settings, spool: SpoolBackend, sink: Sink, owner: str, audit: SqliteAuditLog
+) -> DeliveryWorker:
+    """A delivery worker for ``sink`` with its circuit breaker, rate limit and audit hook."""
+    config = next((c for c in settings.sinks if c.name == sink.name), None)
+    limiter = RateLimiter(rate_limit(config.rate_limit)) if config and config.rate_limit else None
+    breaker = CircuitBreaker() if config is None or config.circuit_breaker else None
+    return DeliveryWorker(
+        spool,
+        sink,
+        policy=retry_policy(settings),
+        owner=owner,
+        poll_interval=settings.delivery_poll_interval,
+        lease_for=timedelta(seconds=settings.spool.lease_seconds),
+        breaker=breaker,
+        limiter=limiter,
+        on_settled=audit_hook(audit),
+    )
+
+
+__all__ = ["Spool", "audit_hook", "build_sink", "build_sinks", "build_spool", "build_worker", "retry_policy"]
