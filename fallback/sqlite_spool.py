@@ -45,6 +45,7 @@ from fallback.spool import (
     EntryState,
     LeasedEntry,
     Outcome,
+    PutRequest,
     PutResult,
     RetryAt,
     short_reason,
@@ -128,31 +129,44 @@ class SqliteSpool:
 
     async def put(self, ticket: SealedTicket, *, dedup_key: str, sinks: Sequence[str]) -> PutResult:
         """See `SpoolBackend.put`; durable (fsynced) when it returns."""
-        names = validate_put(dedup_key, sinks)
+        [result] = await self.put_many([PutRequest(ticket, dedup_key, sinks)])
+        return result
 
-        def run(conn: sqlite3.Connection) -> PutResult:
+    async def put_many(self, items: Sequence[PutRequest]) -> list[PutResult]:
+        """See `SpoolBackend.put_many`: one ``BEGIN IMMEDIATE`` transaction, one fsynced commit."""
+        checked = [(item, validate_put(item.dedup_key, item.sinks)) for item in items]
+        if not checked:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[PutResult]:
             now = to_micros(self._now())
             with write_transaction(conn):
-                if conn.execute("SELECT 1 FROM payloads WHERE dedup_key = ?", (dedup_key,)).fetchone():
-                    rows = conn.execute(
-                        "SELECT entry_id FROM entries WHERE dedup_key = ? ORDER BY seq", (dedup_key,)
-                    ).fetchall()
-                    return PutResult(created=False, entry_ids=tuple(row[0] for row in rows))
-                key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
-                conn.execute(
-                    "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now),
-                )
-                ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
-                conn.executemany(
-                    "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
-                    " updated_at, next_attempt_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
-                    [(eid, dedup_key, sink, now, now, now) for eid, sink in zip(ids, names, strict=True)],
-                )
-            return PutResult(created=True, entry_ids=ids)
+                return [self._put_one(conn, item, names, now) for item, names in checked]
 
         return await self._call(run)
+
+    def _put_one(
+        self, conn: sqlite3.Connection, item: PutRequest, names: tuple[str, ...], now: int
+    ) -> PutResult:
+        dedup_key, ticket = item.dedup_key, item.ticket
+        if conn.execute("SELECT 1 FROM payloads WHERE dedup_key = ?", (dedup_key,)).fetchone():
+            rows = conn.execute(
+                "SELECT entry_id FROM entries WHERE dedup_key = ? ORDER BY seq", (dedup_key,)
+            ).fetchall()
+            return PutResult(created=False, entry_ids=tuple(row[0] for row in rows))
+        key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
+        conn.execute(
+            "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now),
+        )
+        ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
+        conn.executemany(
+            "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
+            " updated_at, next_attempt_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+            [(eid, dedup_key, sink, now, now, now) for eid, sink in zip(ids, names, strict=True)],
+        )
+        return PutResult(created=True, entry_ids=ids)
 
     async def lease(self, sink: str, *, owner: str, limit: int, lease_for: timedelta) -> list[LeasedEntry]:
         """See `SpoolBackend.lease`. Undecryptable entries are settled DEAD ("spool.corrupt")."""

@@ -22,6 +22,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.x12_settings import InboxSettings, SftpSettings, X12Settings
+
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
 
@@ -58,6 +60,9 @@ class Settings(BaseSettings):
     dev_token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = Field(
         3600, description="Lifetime of tokens minted by `rcmgw token`."
     )
+    x12: X12Settings = Field(default_factory=X12Settings, description="X12 over HTTP.")
+    inbox: InboxSettings = Field(default_factory=InboxSettings, description="Watched X12 inbox.")
+    sftp: SftpSettings = Field(default_factory=SftpSettings, description="SFTP mailbox for X12.")
 
     @classmethod
     def settings_customise_sources(
@@ -90,6 +95,11 @@ class Settings(BaseSettings):
     def keys_dir(self) -> Path:
         """Where generated keys live."""
         return self.home / "keys"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The watched X12 inbox."""
+        return self.inbox.directory or self.home / "inbox" / "x12"
 
     @property
     def quarantine_dir(self) -> Path:
