@@ -100,7 +100,9 @@ def _dry_run_x12(path: Path, normalizer: Normalizer, sealer: Sealer) -> ExitCode
 
 
 async def _ingest_x12(runtime: Runtime, path: Path, *, as_json: bool, out: Console) -> ExitCode:
-    outcome = await ingest_x12_file(path, runtime.pipeline, runtime.quarantine)
+    outcome = await ingest_x12_file(
+        path, runtime.pipeline, runtime.quarantine, batch_size=runtime.settings.x12.batch_size
+    )
     created = sum(1 for result in outcome.results if result.created)
     line = {
         "path": str(path),

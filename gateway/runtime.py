@@ -104,7 +104,7 @@ class Runtime:
             audit=audit,
             on_spooled=notify,
         )
-        return cls(
+        runtime = cls(
             settings=settings,
             keys=keys,
             spool=spool,
@@ -116,6 +116,11 @@ class Runtime:
             audit=audit,
             workers=workers,
         )
+        if settings.inbox.enabled:
+            from gateway.inbox import inbox_from_runtime
+
+            runtime.services.append(inbox_from_runtime(runtime))
+        return runtime
 
     def notify(self) -> None:
         """Wake every delivery worker (a ticket was just spooled)."""

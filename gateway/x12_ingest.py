@@ -31,7 +31,7 @@ from normalizers.sealing import Sealer, SealResult
 
 log = logging.getLogger("rcmgw.x12")
 BATCH_SIZE = 500
-"""Records per durable spool commit."""
+"""Records per durable spool commit (setting ``x12.batch_size``)."""
 
 
 @dataclass
@@ -100,13 +100,14 @@ async def ingest_x12_stream(
     *,
     source: str,
     raw: Path | bytes | Callable[[], bytes],
+    batch_size: int = BATCH_SIZE,
 ) -> X12Outcome:
     """Spool every record of ``stream``; quarantine ``raw`` (the file, its bytes or a function that
     returns them) on any problem.
     `fallback.errors.SpoolUnavailable` propagates: then nothing may be acknowledged."""
     outcome = X12Outcome()
     items = _items(stream, outcome)
-    while batch := await asyncio.to_thread(_take, items, BATCH_SIZE):
+    while batch := await asyncio.to_thread(_take, items, batch_size):
         results = await pipeline.ingest_many(batch, source=source)
         for record, result in zip(batch, results, strict=True):
             if isinstance(result, RecordQuarantined):
@@ -135,7 +136,11 @@ def _raw_bytes(raw: Path | bytes | Callable[[], bytes]) -> bytes:
     return raw if isinstance(raw, bytes) else raw()
 
 
-async def ingest_x12_file(path: Path, pipeline: IngestPipeline, quarantine: Quarantine) -> X12Outcome:
+async def ingest_x12_file(
+    path: Path, pipeline: IngestPipeline, quarantine: Quarantine, *, batch_size: int = BATCH_SIZE
+) -> X12Outcome:
     """`ingest_x12_stream` over a file, read in chunks."""
     with path.open("rb") as handle:
-        return await ingest_x12_stream(handle, pipeline, quarantine, source=f"file:{path.name}", raw=path)
+        return await ingest_x12_stream(
+            handle, pipeline, quarantine, source=f"file:{path.name}", raw=path, batch_size=batch_size
+        )

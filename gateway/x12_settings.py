@@ -23,6 +23,9 @@ class X12Settings(BaseModel):
         256 * 1024 * 1024,
         description="Largest X12 file accepted by POST /v1/ingest/x12, in bytes (streamed to disk).",
     )
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        500, description="Records of an X12 file sealed and committed to the spool per transaction."
+    )
 
 
 class InboxSettings(BaseModel):

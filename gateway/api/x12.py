@@ -103,7 +103,12 @@ async def post_x12(request: Request, principal: EventsWriter) -> JSONResponse:
                 raise InputTooLarge(f"request body exceeds the limit of {limit} bytes")
             body.write(chunk)
         outcome = await ingest_x12_stream(
-            body.reader(), runtime.pipeline, runtime.quarantine, source=SOURCE, raw=body.read_all
+            body.reader(),
+            runtime.pipeline,
+            runtime.quarantine,
+            source=SOURCE,
+            raw=body.read_all,
+            batch_size=runtime.settings.x12.batch_size,
         )
     tickets = _tickets(outcome)
     log.info(
