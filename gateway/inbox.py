@@ -192,12 +192,17 @@ class X12Inbox:
 
     @staticmethod
     def _free_name(directory: Path, name: str) -> Path:
-        target = directory / name
-        if not target.exists():
-            return target
-        stem, dot, suffix = name.rpartition(".")
-        tag = secrets.token_hex(4)
-        return directory / (f"{stem}.{tag}.{suffix}" if dot else f"{name}.{tag}")
+        return free_name(directory, name)
+
+
+def free_name(directory: Path, name: str) -> Path:
+    """``directory/name``, or a variant with a random tag when that name is taken."""
+    target = directory / name
+    if not target.exists():
+        return target
+    stem, dot, suffix = name.rpartition(".")
+    tag = secrets.token_hex(4)
+    return directory / (f"{stem}.{tag}.{suffix}" if dot else f"{name}.{tag}")
 
 
 def inbox_from_runtime(runtime: Runtime) -> X12Inbox:

@@ -120,6 +120,10 @@ class Runtime:
             from gateway.inbox import inbox_from_runtime
 
             runtime.services.append(inbox_from_runtime(runtime))
+        if settings.sftp.enabled:
+            from gateway.sftp_service import sftp_from_runtime
+
+            runtime.services.append(sftp_from_runtime(runtime))
         return runtime
 
     def notify(self) -> None:
