@@ -22,6 +22,7 @@ from fallback.spool import (
     EntryState,
     LeasedEntry,
     Outcome,
+    PutRequest,
     PutResult,
     RetryAt,
     short_reason,
@@ -100,6 +101,13 @@ class MemorySpool:
             ids.append(entry_id)
         self._by_dedup_key[dedup_key] = tuple(ids)
         return PutResult(created=True, entry_ids=tuple(ids))
+
+    async def put_many(self, items: Sequence[PutRequest]) -> list[PutResult]:
+        """See `SpoolBackend.put_many` (validated first, then applied one after the other)."""
+        for item in items:
+            validate_put(item.dedup_key, item.sinks)
+        self._require_open()
+        return [await self.put(item.ticket, dedup_key=item.dedup_key, sinks=item.sinks) for item in items]
 
     async def lease(self, sink: str, *, owner: str, limit: int, lease_for: timedelta) -> list[LeasedEntry]:
         """See `SpoolBackend.lease`."""

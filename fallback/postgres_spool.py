@@ -38,6 +38,7 @@ from fallback.spool import (
     EntryState,
     LeasedEntry,
     Outcome,
+    PutRequest,
     PutResult,
     RetryAt,
     short_reason,
@@ -136,34 +137,57 @@ class PostgresSpool:
 
     async def put(self, ticket: SealedTicket, *, dedup_key: str, sinks: Sequence[str]) -> PutResult:
         """See `SpoolBackend.put`; committed (WAL-flushed) when it returns."""
-        names = validate_put(dedup_key, sinks)
+        [result] = await self.put_many([PutRequest(ticket, dedup_key, sinks)])
+        return result
 
-        async def run(conn: Conn) -> PutResult:
+    async def put_many(self, items: Sequence[PutRequest]) -> list[PutResult]:
+        """See `SpoolBackend.put_many`: every item in ONE transaction, one commit."""
+        checked = [(item, validate_put(item.dedup_key, item.sinks)) for item in items]
+        if not checked:
+            return []
+
+        async def run(conn: Conn) -> list[PutResult]:
             now = self._now()
-            key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
+            results: list[PutResult] = []
+            seen: dict[str, PutResult] = {}
             async with conn.transaction():
-                cur = await conn.execute(
-                    "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, category, key_id, blob,"
-                    " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
-                    (dedup_key, ticket.id, ticket.fingerprint, ticket.payload.category, key_id, blob, now),
-                )
-                if await cur.fetchone() is None:
-                    cur = await conn.execute(
-                        "SELECT entry_id FROM entries WHERE dedup_key = %s ORDER BY seq", (dedup_key,)
-                    )
-                    rows = await cur.fetchall()
-                    return PutResult(created=False, entry_ids=tuple(str(r[0]) for r in rows))
-                ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
-                async with conn.cursor() as cursor:
-                    await cursor.executemany(
-                        "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
-                        " updated_at, next_attempt_at) VALUES (%s, %s, %s, 'pending', 0, %s, %s, %s)",
-                        [(eid, dedup_key, sink, now, now, now) for eid, sink in zip(ids, names, strict=True)],
-                    )
-            return PutResult(created=True, entry_ids=ids)
+                for item, names in checked:
+                    earlier = seen.get(item.dedup_key)
+                    if earlier is not None:
+                        results.append(PutResult(created=False, entry_ids=earlier.entry_ids))
+                        continue
+                    result = await self._put_one(conn, item, names, now)
+                    seen[item.dedup_key] = result
+                    results.append(result)
+            return results
 
         return await self._call(run)
+
+    async def _put_one(
+        self, conn: Conn, item: PutRequest, names: tuple[str, ...], now: datetime
+    ) -> PutResult:
+        ticket, dedup_key = item.ticket, item.dedup_key
+        key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
+        cur = await conn.execute(
+            "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, category, key_id, blob,"
+            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
+            (dedup_key, ticket.id, ticket.fingerprint, ticket.payload.category, key_id, blob, now),
+        )
+        if await cur.fetchone() is None:
+            cur = await conn.execute(
+                "SELECT entry_id FROM entries WHERE dedup_key = %s ORDER BY seq", (dedup_key,)
+            )
+            rows = await cur.fetchall()
+            return PutResult(created=False, entry_ids=tuple(str(r[0]) for r in rows))
+        ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
+        async with conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
+                " updated_at, next_attempt_at) VALUES (%s, %s, %s, 'pending', 0, %s, %s, %s)",
+                [(eid, dedup_key, sink, now, now, now) for eid, sink in zip(ids, names, strict=True)],
+            )
+        return PutResult(created=True, entry_ids=ids)
 
     async def lease(self, sink: str, *, owner: str, limit: int, lease_for: timedelta) -> list[LeasedEntry]:
         """See `SpoolBackend.lease` (``FOR UPDATE SKIP LOCKED``)."""

@@ -47,6 +47,15 @@ class PutResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PutRequest:
+    """One item of ``put_many``: the same arguments as one ``put``."""
+
+    ticket: SealedTicket
+    dedup_key: str
+    sinks: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
 class LeasedEntry:
     """An entry handed to a worker. ``attempts`` counts the delivery attempts started *before* this
     lease; ``lease_expires_at`` is when the entry becomes leasable by others again."""
@@ -126,6 +135,11 @@ class SpoolBackend(Protocol):
       ``created=False`` with the existing entry ids. Raises `SpoolUnavailable` if it cannot commit
       (the caller must then NOT acknowledge its source) and ValueError on an empty dedup key or an
       empty or repeated sink list.
+    * ``put_many([PutRequest, ...])`` does what one ``put`` per item would do, in ONE transaction
+      with one durable commit (a file's records are acknowledged together); it returns one
+      `PutResult` per item, in order. A dedup key repeated inside the batch behaves as if the items
+      were put one after the other (the later ones get ``created=False``). Every item is validated
+      before anything is written (ValueError: nothing is spooled); an empty batch returns ``[]``.
     * ``lease(sink, owner=..., limit=..., lease_for=...)`` claims up to ``limit`` entries of ``sink``
       that are PENDING and due (``next_attempt_at <= now``) or LEASED with an expired lease, oldest
       ``created_at`` first, and marks them LEASED by ``owner`` until ``now + lease_for``. Leasing
@@ -150,6 +164,10 @@ class SpoolBackend(Protocol):
 
     async def put(self, ticket: SealedTicket, *, dedup_key: str, sinks: Sequence[str]) -> PutResult:
         """Durably spool ``ticket`` for each of ``sinks`` (see the class docstring)."""
+        ...
+
+    async def put_many(self, items: Sequence[PutRequest]) -> list[PutResult]:
+        """Durably spool every item in one transaction (see the class docstring)."""
         ...
 
     async def lease(self, sink: str, *, owner: str, limit: int, lease_for: timedelta) -> list[LeasedEntry]:
@@ -225,6 +243,7 @@ __all__ = [
     "EntryState",
     "LeasedEntry",
     "Outcome",
+    "PutRequest",
     "PutResult",
     "RetryAt",
     "SpoolBackend",

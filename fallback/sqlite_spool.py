@@ -45,6 +45,7 @@ from fallback.spool import (
     EntryState,
     LeasedEntry,
     Outcome,
+    PutRequest,
     PutResult,
     RetryAt,
     short_reason,
@@ -129,72 +130,59 @@ class SqliteSpool(SqliteAdmin):
 
     async def put(self, ticket: SealedTicket, *, dedup_key: str, sinks: Sequence[str]) -> PutResult:
         """See `SpoolBackend.put`; durable (fsynced) when it returns."""
-        names = validate_put(dedup_key, sinks)
+        [result] = await self.put_many([PutRequest(ticket, dedup_key, sinks)])
+        return result
 
-        def run(conn: sqlite3.Connection) -> PutResult:
+    async def put_many(self, items: Sequence[PutRequest]) -> list[PutResult]:
+        """See `SpoolBackend.put_many`: one ``BEGIN IMMEDIATE`` transaction, one fsynced commit."""
+        checked = [(item, validate_put(item.dedup_key, item.sinks)) for item in items]
+        if not checked:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[PutResult]:
             now = to_micros(self._now())
             with write_transaction(conn):
-                if conn.execute("SELECT 1 FROM payloads WHERE dedup_key = ?", (dedup_key,)).fetchone():
-                    rows = conn.execute(
-                        "SELECT entry_id FROM entries WHERE dedup_key = ? ORDER BY seq", (dedup_key,)
-                    ).fetchall()
-                    return PutResult(created=False, entry_ids=tuple(row[0] for row in rows))
-                key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
-                conn.execute(
-                    "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at,"
-                    " category) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now, ticket.payload.category),
-                )
-                ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
-                conn.executemany(
-                    "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
-                    " updated_at, next_attempt_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
-                    [(eid, dedup_key, sink, now, now, now) for eid, sink in zip(ids, names, strict=True)],
-                )
-            return PutResult(created=True, entry_ids=ids)
+                results: list[PutResult] = []
+                seen: dict[str, PutResult] = {}
+                for item, names in checked:
+                    earlier = seen.get(item.dedup_key)
+                    if earlier is not None:
+                        results.append(PutResult(created=False, entry_ids=earlier.entry_ids))
+                        continue
+                    result = self._put_one(conn, item, names, now)
+                    seen[item.dedup_key] = result
+                    results.append(result)
+                return results
 
         return await self._call(run)
 
     async def put_batch(self, items: Sequence[tuple[SealedTicket, str, Sequence[str]]]) -> list[PutResult]:
-        """``put`` for several ``(ticket, dedup_key, sinks)`` in ONE durable transaction (group
-        commit; see `fallback.group_commit`). Each item is idempotent on its dedup key, also within
-        the batch. Results in item order."""
-        checked = [(ticket, key, validate_put(key, sinks)) for ticket, key, sinks in items]
+        """`put_many` for ``(ticket, dedup_key, sinks)`` tuples, the form `fallback.group_commit`
+        collects from concurrent callers."""
+        return await self.put_many([PutRequest(ticket, key, sinks) for ticket, key, sinks in items])
 
-        def run(conn: sqlite3.Connection) -> list[PutResult]:
-            now = to_micros(self._now())
-            results: list[PutResult] = []
-            seen: dict[str, PutResult] = {}
-            with write_transaction(conn):
-                for ticket, dedup_key, names in checked:
-                    if dedup_key in seen:
-                        results.append(PutResult(created=False, entry_ids=seen[dedup_key].entry_ids))
-                        continue
-                    rows = conn.execute(
-                        "SELECT entry_id FROM entries WHERE dedup_key = ? ORDER BY seq", (dedup_key,)
-                    ).fetchall()
-                    if rows:
-                        result = PutResult(created=False, entry_ids=tuple(r[0] for r in rows))
-                    else:
-                        key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
-                        conn.execute(
-                            "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob,"
-                            " created_at, category) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now,
-                             ticket.payload.category),
-                        )  # fmt: skip
-                        ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
-                        conn.executemany(
-                            "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
-                            " updated_at, next_attempt_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
-                            [(eid, dedup_key, s, now, now, now) for eid, s in zip(ids, names, strict=True)],
-                        )
-                        result = PutResult(created=True, entry_ids=ids)
-                    seen[dedup_key] = result
-                    results.append(result)
-            return results
-
-        return await self._call(run)
+    def _put_one(
+        self, conn: sqlite3.Connection, item: PutRequest, names: tuple[str, ...], now: int
+    ) -> PutResult:
+        dedup_key, ticket = item.dedup_key, item.ticket
+        if conn.execute("SELECT 1 FROM payloads WHERE dedup_key = ?", (dedup_key,)).fetchone():
+            rows = conn.execute(
+                "SELECT entry_id FROM entries WHERE dedup_key = ? ORDER BY seq", (dedup_key,)
+            ).fetchall()
+            return PutResult(created=False, entry_ids=tuple(row[0] for row in rows))
+        key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
+        conn.execute(
+            "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at, category)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now, ticket.payload.category),
+        )
+        ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
+        conn.executemany(
+            "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
+            " updated_at, next_attempt_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+            [(eid, dedup_key, sink, now, now, now) for eid, sink in zip(ids, names, strict=True)],
+        )
+        return PutResult(created=True, entry_ids=ids)
 
     async def lease(self, sink: str, *, owner: str, limit: int, lease_for: timedelta) -> list[LeasedEntry]:
         """See `SpoolBackend.lease`. Undecryptable entries are settled DEAD ("spool.corrupt")."""

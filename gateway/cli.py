@@ -129,6 +129,12 @@ def ingest(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sealed tickets; spool nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")] = False,
     config: ConfigOption = None,
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate", help="Also run pyx12 IG validation on X12 files; findings become tickets."
+        ),
+    ] = False,
 ) -> None:
     """Ingest error files. Each good file is spooled (or printed with --dry-run); a bad one is
     reported on stderr and the rest go on; the exit code is 65 if any file was rejected."""
@@ -137,7 +143,9 @@ def ingest(
     settings = _settings(config)
     configure_logging("WARNING", settings.log_path)
     try:
-        worst = asyncio.run(ingest_paths(settings, paths, dry_run=dry_run, as_json=as_json, out=_out))
+        worst = asyncio.run(
+            ingest_paths(settings, paths, dry_run=dry_run, as_json=as_json, out=_out, validate=validate)
+        )
     except Exception as error:  # noqa: BLE001 - the one place a command turns errors into exit codes
         raise _fail(
             f"{type(error).__name__} ({getattr(error, 'code', 'internal')})", exit_code_for(error)

@@ -3,6 +3,7 @@ stopping the good ones."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from rich.console import Console
 from adapters.errors import InputRejected
 from adapters.json_event import parse_event_file
 from adapters.x12.errors import X12Rejected
+from adapters.x12.validation import validate_x12
 from gateway.exit_codes import ExitCode
 from gateway.keys import load_or_create_keys
 from gateway.pipeline import RecordQuarantined
@@ -28,15 +30,28 @@ def _report_rejection(path: Path, code: str, message: str) -> None:
 
 
 async def ingest_paths(
-    settings: Settings, paths: list[Path], *, dry_run: bool, as_json: bool, out: Console
+    settings: Settings,
+    paths: list[Path],
+    *,
+    dry_run: bool,
+    as_json: bool,
+    out: Console,
+    validate: bool = False,
 ) -> ExitCode:
-    """Ingest each path; return the worst exit code (0 or 65). Spool outages raise."""
+    """Ingest each path; return the worst exit code (0 or 65). Spool outages raise. With
+    ``validate``, X12 files are also checked against their implementation guide (pyx12) and each
+    finding becomes an ``x12-validation-finding`` ticket (findings do not change the exit code)."""
     worst = ExitCode.OK
     if dry_run:
         normalizer, sealer = Normalizer(), build_sealer(load_or_create_keys(settings.keys_dir))
         for path in paths:
             if _is_x12(path):
                 worst = max(worst, _dry_run_x12(path, normalizer, sealer))
+                if validate:
+                    for finding in await asyncio.to_thread(validate_x12, path):
+                        sys.stdout.write(
+                            sealer.seal(normalizer.normalize(finding)).ticket.body.decode() + "\n"
+                        )
                 continue
             try:
                 sealed = sealer.seal(normalizer.normalize(parse_event_file(path)))
@@ -52,6 +67,8 @@ async def ingest_paths(
         for path in paths:
             if _is_x12(path):
                 worst = max(worst, await _ingest_x12(runtime, path, as_json=as_json, out=out))
+                if validate:
+                    await _validate_x12(runtime, path, as_json=as_json, out=out)
                 continue
             try:
                 record = parse_event_file(path)
@@ -100,7 +117,9 @@ def _dry_run_x12(path: Path, normalizer: Normalizer, sealer: Sealer) -> ExitCode
 
 
 async def _ingest_x12(runtime: Runtime, path: Path, *, as_json: bool, out: Console) -> ExitCode:
-    outcome = await ingest_x12_file(path, runtime.pipeline, runtime.quarantine)
+    outcome = await ingest_x12_file(
+        path, runtime.pipeline, runtime.quarantine, batch_size=runtime.settings.x12.batch_size
+    )
     created = sum(1 for result in outcome.results if result.created)
     line = {
         "path": str(path),
@@ -122,6 +141,23 @@ async def _ingest_x12(runtime: Runtime, path: Path, *, as_json: bool, out: Conso
         _x12_problem_line(path, outcome)
         return ExitCode.DATA_ERROR
     return ExitCode.OK
+
+
+async def _validate_x12(runtime: Runtime, path: Path, *, as_json: bool, out: Console) -> None:
+    findings = await asyncio.to_thread(validate_x12, path)
+    results = await runtime.pipeline.ingest_many(findings, source=f"validate:{path.name}")
+    tickets = [result for result in results if not isinstance(result, RecordQuarantined)]
+    line = {
+        "path": str(path),
+        "status": "validated",
+        "findings": len(findings),
+        "new_tickets": sum(1 for result in tickets if result.created),
+        "ticket_ids": [result.ticket_id for result in tickets],
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(line) + "\n")
+    else:
+        out.print(f"{path}: {len(findings)} implementation-guide findings", markup=False)
 
 
 def _describe(error: Exception) -> tuple[str, str]:

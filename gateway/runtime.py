@@ -131,6 +131,14 @@ class Runtime:
 
             runtime.services.append(MllpService(settings.mllp))
         runtime.services.append(RetentionService(settings.retention))
+        if settings.inbox.enabled:
+            from gateway.inbox import inbox_from_runtime
+
+            runtime.services.append(inbox_from_runtime(runtime))
+        if settings.sftp.enabled:
+            from gateway.sftp_service import sftp_from_runtime
+
+            runtime.services.append(sftp_from_runtime(runtime))
         return runtime
 
     def notify(self) -> None:

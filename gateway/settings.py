@@ -29,6 +29,7 @@ from gateway.delivery_settings import SinkConfig, SpoolSettings, default_sinks
 from gateway.mllp_settings import MllpSettings
 from gateway.redaction_settings import RedactionSettings
 from gateway.retention import RetentionSettings
+from gateway.x12_settings import InboxSettings, SftpSettings, X12Settings
 
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
@@ -80,6 +81,9 @@ class Settings(BaseSettings):
     )
     spool: SpoolSettings = Field(default_factory=SpoolSettings, description="Spool backend and retries.")
     sinks: list[SinkConfig] = Field(default_factory=default_sinks, description="Delivery targets.")
+    x12: X12Settings = Field(default_factory=X12Settings, description="X12 over HTTP.")
+    inbox: InboxSettings = Field(default_factory=InboxSettings, description="Watched X12 inbox.")
+    sftp: SftpSettings = Field(default_factory=SftpSettings, description="SFTP mailbox for X12.")
 
     @classmethod
     def settings_customise_sources(
@@ -112,6 +116,11 @@ class Settings(BaseSettings):
     def keys_dir(self) -> Path:
         """Where generated keys live."""
         return self.home / "keys"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The watched X12 inbox."""
+        return self.inbox.directory or self.home / "inbox" / "x12"
 
     @property
     def quarantine_dir(self) -> Path:

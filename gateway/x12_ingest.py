@@ -1,23 +1,26 @@
 """One X12 file through the pipeline: read (streaming), normalize, seal, spool; then report.
 
-Used by ``rcmgw ingest``, ``POST /v1/ingest/x12`` and the inbox watcher. Every record of the file
-is spooled before `ingest_x12_file` returns (each put is durable), so the caller may acknowledge
-the file (move it to done/) afterwards. Evidence records (accepted statuses) make no ticket. A
-file with any problem is quarantined, encrypted, with the first problem as its one-line reason;
-its good transaction sets are still spooled.
+Used by ``rcmgw ingest``, ``POST /v1/ingest/x12`` and the inbox watcher. Records are read, sealed
+and spooled in batches of `BATCH_SIZE` (reading and sealing in a worker thread, each batch one
+durable `put_many` commit); every record of the file is spooled before `ingest_x12_stream`
+returns, so the caller may acknowledge the file (move it to done/, answer 202) afterwards.
+Evidence records (accepted statuses) make no ticket. A file with any problem is quarantined,
+encrypted, with the first problem as its one-line reason; its good transaction sets are still
+spooled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from adapters.base import SourceRecord
 from adapters.x12.context import EVIDENCE, X12Problem
-from adapters.x12.errors import X12Rejected
+from adapters.x12.errors import X12NotRecognized, X12Rejected
 from adapters.x12.reader import read_x12
 from adapters.x12.tokenizer import looks_like_x12
 from gateway.pipeline import IngestPipeline, IngestResult, RecordQuarantined
@@ -27,6 +30,8 @@ from normalizers.normalizer import Normalizer
 from normalizers.sealing import Sealer, SealResult
 
 log = logging.getLogger("rcmgw.x12")
+BATCH_SIZE = 500
+"""Records per durable spool commit (setting ``x12.batch_size``)."""
 
 
 @dataclass
@@ -39,6 +44,8 @@ class X12Outcome:
     evidence: int = 0
     problems: list[str] = field(default_factory=list)
     quarantine_id: str | None = None
+    not_x12: bool = False
+    """True when the input is not X12 at all (no ISA header)."""
 
     @property
     def rejected(self) -> bool:
@@ -62,7 +69,17 @@ def _items(stream: BinaryIO, outcome: X12Outcome) -> Iterator[SourceRecord]:
             else:
                 yield item
     except X12Rejected as error:
+        outcome.not_x12 = isinstance(error, X12NotRecognized)
         outcome.problems.append(error.message)
+
+
+def _take(items: Iterator[SourceRecord], count: int) -> list[SourceRecord]:
+    batch: list[SourceRecord] = []
+    for record in items:
+        batch.append(record)
+        if len(batch) >= count:
+            break
+    return batch
 
 
 def seal_x12(stream: BinaryIO, normalizer: Normalizer, sealer: Sealer) -> X12Outcome:
@@ -77,18 +94,28 @@ def seal_x12(stream: BinaryIO, normalizer: Normalizer, sealer: Sealer) -> X12Out
 
 
 async def ingest_x12_stream(
-    stream: BinaryIO, pipeline: IngestPipeline, quarantine: Quarantine, *, source: str, raw: Path | bytes
+    stream: BinaryIO,
+    pipeline: IngestPipeline,
+    quarantine: Quarantine,
+    *,
+    source: str,
+    raw: Path | bytes | Callable[[], bytes],
+    batch_size: int = BATCH_SIZE,
 ) -> X12Outcome:
-    """Spool every record of ``stream``; quarantine ``raw`` (the file or its bytes) on any problem.
+    """Spool every record of ``stream``; quarantine ``raw`` (the file, its bytes or a function that
+    returns them) on any problem.
     `fallback.errors.SpoolUnavailable` propagates: then nothing may be acknowledged."""
     outcome = X12Outcome()
-    for record in _items(stream, outcome):
-        try:
-            outcome.results.append(await pipeline.ingest(record))
-        except RecordQuarantined as error:
-            outcome.problems.append(f"record {record.record_type}: {error.cause_code}")
+    items = _items(stream, outcome)
+    while batch := await asyncio.to_thread(_take, items, batch_size):
+        results = await pipeline.ingest_many(batch, source=source)
+        for record, result in zip(batch, results, strict=True):
+            if isinstance(result, RecordQuarantined):
+                outcome.problems.append(f"record {record.record_type}: {result.cause_code}")
+            else:
+                outcome.results.append(result)
     if outcome.problems:
-        data = raw.read_bytes() if isinstance(raw, Path) else raw  # noqa: ASYNC240 - rare, local file
+        data = _raw_bytes(raw)
         receipt = quarantine.put(data, source=source, code=X12Rejected.code, reason=outcome.problems[0][:500])
         outcome.quarantine_id = receipt.quarantine_id
         log.warning(
@@ -103,7 +130,17 @@ async def ingest_x12_stream(
     return outcome
 
 
-async def ingest_x12_file(path: Path, pipeline: IngestPipeline, quarantine: Quarantine) -> X12Outcome:
+def _raw_bytes(raw: Path | bytes | Callable[[], bytes]) -> bytes:
+    if isinstance(raw, Path):
+        return raw.read_bytes()
+    return raw if isinstance(raw, bytes) else raw()
+
+
+async def ingest_x12_file(
+    path: Path, pipeline: IngestPipeline, quarantine: Quarantine, *, batch_size: int = BATCH_SIZE
+) -> X12Outcome:
     """`ingest_x12_stream` over a file, read in chunks."""
     with path.open("rb") as handle:
-        return await ingest_x12_stream(handle, pipeline, quarantine, source=f"file:{path.name}", raw=path)
+        return await ingest_x12_stream(
+            handle, pipeline, quarantine, source=f"file:{path.name}", raw=path, batch_size=batch_size
+        )

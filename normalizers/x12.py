@@ -275,7 +275,41 @@ def normalize_ta1_rejection(record: SourceRecord, taxonomy: Taxonomy) -> TicketD
     )
 
 
+_VALIDATION_TABLES = {
+    "interchange": ("TA1", "ta1-note"),
+    "group": ("X12-AK9", "ack-group-error"),
+    "set": ("X12-IK5", "ack-set-error"),
+    "segment": ("X12-IK3", "ack-segment-error"),
+    "element": ("X12-IK4", "ack-element-error"),
+}
+
+
+def normalize_validation_finding(record: SourceRecord, taxonomy: Taxonomy) -> TicketDraft:
+    """An implementation-guide finding of pyx12 (``rcmgw ingest --validate``) -> integration /
+    interface, low priority: the file was readable, but a trading partner may reject it."""
+    facts = dict(record.facts)
+    level = _text(facts, "validation.level")
+    system, table = _VALIDATION_TABLES.get(level, ("X12-IK3", "ack-segment-error"))
+    code = _code(system, table, _text(facts, "validation.code"))
+    where = f"{level}"
+    if _text(facts, "segment.id"):
+        where = f"segment {_text(facts, 'segment.id')} ({_text(facts, 'segment.name')[:60]})"
+        where += f" at position {_text(facts, 'segment.position')}"
+        if _text(facts, "element.position"):
+            where += f", element {_text(facts, 'element.position')} ({_text(facts, 'element.name')[:60]})"
+    summary = (
+        f"X12 {_text(facts, 'x12.set_id') or ''} implementation-guide finding, {where}"
+        f" ({system.removeprefix('X12-')} {code.code}: {code.description or 'unlisted code'})"
+    )
+    keys = tuple(key for key in facts if key.split(".")[0] in ("validation", "segment", "element", "line"))
+    return _base(
+        record, taxonomy, category="integration-interface", summary=summary, codes=[code],
+        description=_lines(facts, keys), priority=Priority.LOW,
+    )  # fmt: skip
+
+
 BUILDERS: dict[str, Callable[[SourceRecord, Taxonomy], TicketDraft]] = {
+    "x12-validation-finding": normalize_validation_finding,
     "x12-835-claim": normalize_835_claim,
     "x12-835-plb": normalize_835_plb,
     "x12-835-unbalanced": normalize_835_unbalanced,

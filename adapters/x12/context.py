@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,8 +147,14 @@ class SegmentText:
         return "\n".join(lines)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")
+
+
 def _readable(text: str) -> str:
     """Latin-1 view back to text (UTF-8 where it decodes), control characters shown as ``\\xNN``."""
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-        text = text.encode("latin-1").decode("utf-8")
-    return "".join(ch if ch >= " " or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
+    if not text.isascii():
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            text = text.encode("latin-1").decode("utf-8")
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)

@@ -35,6 +35,22 @@ DENIED, REVERSAL = "4", "22"
 _ZERO = Decimal("0")
 _CENT = Decimal("0.01")
 _EVIDENCE_SEGMENTS = 40
+_PHI_TAGS = frozenset({"NM1", "REF", "DTM", "N3", "N4"})
+
+
+def _marked(segments: list[list[str]]) -> list[PhiValue]:
+    found: list[PhiValue] = []
+    for elements in segments:
+        tag = elements[0]
+        if tag == "NM1":
+            found += phi.nm1(elements)
+        elif tag == "REF":
+            found += phi.ref(elements)
+        elif tag == "DTM":
+            found += phi.date(elements, 2)
+        else:
+            found += phi.address(elements)
+    return found
 
 
 @dataclass(slots=True)
@@ -52,6 +68,7 @@ class _Claim:
     elements: list[str]
     segments: list[list[str]] = field(default_factory=list)
     phi: list[PhiValue] = field(default_factory=list)
+    phi_segments: list[list[str]] = field(default_factory=list)
     adjustments: list[tuple[str, str, Decimal, bool]] = field(default_factory=list)
     remarks: list[str] = field(default_factory=list)
     lines: list[_Line] = field(default_factory=list)
@@ -161,14 +178,8 @@ class Remit835Parser:
         elif tag == "MIA":
             indexes = (5, 20, 21, 22, 23)
             claim.remarks += [f"HE:{element(elements, i)}" for i in indexes if element(elements, i)]
-        elif tag == "NM1":
-            claim.phi += phi.nm1(elements)
-        elif tag == "REF":
-            claim.phi += phi.ref(elements)
-        elif tag == "DTM":
-            claim.phi += phi.date(elements, 2)
-        elif tag in ("N3", "N4"):
-            claim.phi += phi.address(elements)
+        elif tag in _PHI_TAGS:
+            claim.phi_segments.append(elements)  # marked only if the claim becomes a record
 
     def _close_claim(self) -> list[X12Item]:
         claim, self._claim = self._claim, None
@@ -216,7 +227,7 @@ class Remit835Parser:
                 "x12-835-claim",
                 f"CLP@{claim.number}",
                 facts,
-                claim.phi,
+                [*claim.phi, *_marked(claim.phi_segments)],
                 self._text.join(claim.segments),
             )
         ]

@@ -21,6 +21,7 @@ from fallback import (
     LeaseLost,
     MemorySpool,
     PayloadCipher,
+    PutRequest,
     RetryAt,
     SpoolBackend,
     SpoolUnavailable,
@@ -129,6 +130,52 @@ def test_put_rejects_bad_arguments(new_spool, make_ticket, dedup_key, sinks):
         assert await spool.list_entries() == []
 
     run_with(new_spool, scenario)
+
+
+def test_put_many_spools_a_batch_like_single_puts(new_spool, make_ticket, clock):
+    async def scenario(spool):
+        known = make_ticket()
+        before = await spool.put(known, dedup_key="dk-known", sinks=["jira"])
+        tickets = [make_ticket() for _ in range(3)]
+        results = await spool.put_many(
+            [
+                PutRequest(tickets[0], "dk-0", ["jira", "file"]),
+                PutRequest(known, "dk-known", ["jira"]),
+                PutRequest(tickets[1], "dk-1", ["jira"]),
+                PutRequest(tickets[2], "dk-0", ["jira"]),  # repeated inside the batch
+            ]
+        )
+        assert [r.created for r in results] == [True, False, True, False]
+        assert results[1].entry_ids == before.entry_ids
+        assert results[3].entry_ids == results[0].entry_ids and len(results[0].entry_ids) == 2
+        infos = [await spool.get(eid) for r in results for eid in r.entry_ids]
+        assert all(info is not None and info.state is EntryState.PENDING for info in infos)
+        assert len(await spool.list_entries(limit=100)) == 4  # known + 2 for dk-0 + dk-1
+        assert await spool.put_many([]) == []
+        leased = await spool.lease("jira", owner="w", limit=10, lease_for=LEASE)
+        assert [e.ticket.id for e in leased] == [known.id, tickets[0].id, tickets[1].id]
+
+    run_with(new_spool, scenario)
+
+
+def test_put_many_validates_every_item_before_writing_any(new_spool, make_ticket):
+    async def scenario(spool):
+        with pytest.raises(ValueError):
+            await spool.put_many(
+                [PutRequest(make_ticket(), "dk-a", ["jira"]), PutRequest(make_ticket(), "", ["jira"])]
+            )
+        assert await spool.list_entries() == []
+
+    run_with(new_spool, scenario)
+
+
+def test_put_many_on_a_closed_spool_is_unavailable(new_spool, make_ticket):
+    async def main():
+        spool = new_spool()
+        with pytest.raises(SpoolUnavailable):
+            await spool.put_many([PutRequest(make_ticket(), "dk", ["jira"])])
+
+    run(main())
 
 
 def test_lease_is_oldest_first_limited_and_per_sink(new_spool, make_ticket, clock):

@@ -1,0 +1,1 @@
+"""An SFTP mailbox client (asyncssh): list, download atomically, acknowledge (remove or archive)."""
