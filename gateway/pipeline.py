@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from adapters.base import Ack, SourceRecord
 from fallback.spool import SpoolBackend
 from gateway.audit import SqliteAuditLog
+from gateway.lifecycle_flow import LifecycleGate, Plan
 from gateway.quarantine import Quarantine
+from normalizers.draft import TicketDraft
 from normalizers.errors import NormalizationError
 from normalizers.normalizer import Normalizer
-from normalizers.sealing import Sealer
+from normalizers.sealing import Sealer, SealResult
 
 log = logging.getLogger("rcmgw.pipeline")
 
@@ -30,6 +32,7 @@ class IngestResult:
     fingerprint: str
     created: bool
     entry_ids: tuple[str, ...]
+    action: str = "open"
 
 
 class RecordQuarantined(Exception):
@@ -56,6 +59,7 @@ class IngestPipeline:
         quarantine: Quarantine,
         audit: SqliteAuditLog,
         on_spooled: Callable[[], None] = lambda: None,
+        lifecycle: LifecycleGate | None = None,
     ) -> None:
         self._normalizer = normalizer
         self._sealer = sealer
@@ -64,6 +68,7 @@ class IngestPipeline:
         self._quarantine = quarantine
         self._audit = audit
         self._on_spooled = on_spooled
+        self._lifecycle = lifecycle
 
     async def ingest(self, record: SourceRecord, ack: Ack | None = None) -> IngestResult:
         """Normalize, seal and durably spool ``record``; await ``ack`` only after the commit.
@@ -73,7 +78,9 @@ class IngestPipeline:
         """
         try:
             draft = self._normalizer.normalize(record)
-            sealed = self._sealer.seal(draft)
+            if self._lifecycle is not None:
+                return await self._ingest_lifecycle(record, self._lifecycle, draft, ack)
+            sealed = self._sealer.seal(draft, record)
         except NormalizationError as error:
             receipt = self._quarantine.put(
                 record.raw_digest_input,
@@ -99,6 +106,9 @@ class IngestPipeline:
                 quarantine_id=receipt.quarantine_id,
             )
             raise RecordQuarantined(receipt.quarantine_id, error.code) from error
+        return await self._spool_and_ack(record, sealed, ack)
+
+    async def _spool_and_ack(self, record: SourceRecord, sealed: SealResult, ack: Ack | None) -> IngestResult:
         put = await self._spool.put(sealed.ticket, dedup_key=sealed.dedup_key, sinks=self._sinks)
         log.info(
             "ticket spooled",
@@ -132,4 +142,49 @@ class IngestPipeline:
             fingerprint=sealed.ticket.fingerprint,
             created=put.created,
             entry_ids=put.entry_ids,
+        )
+
+    async def _ingest_lifecycle(
+        self, record: SourceRecord, lifecycle: LifecycleGate, draft: TicketDraft, ack: Ack | None
+    ) -> IngestResult:
+        """The dedup lifecycle path: plan, spool each delivery, durably save the state, then ack.
+        An absorbed occurrence spools nothing but its count is committed before the ack."""
+        async with lifecycle.lock:
+            plan: Plan = await lifecycle.plan(record, draft, self._sealer)
+            created = False
+            entry_ids: tuple[str, ...] = ()
+            for sealed in plan.deliveries:
+                put = await self._spool.put(sealed.ticket, dedup_key=sealed.dedup_key, sinks=self._sinks)
+                created, entry_ids = created or put.created, (*entry_ids, *put.entry_ids)
+                await self._audit.record(
+                    "input.spooled",
+                    actor=record.source_system,
+                    record_type=record.record_type,
+                    ticket_id=sealed.ticket.id,
+                    fingerprint=sealed.ticket.fingerprint,
+                    new_ticket=put.created,
+                    lifecycle=plan.action.value if plan.action else "none",
+                    policy=sealed.ticket.payload.redaction.policy_version,
+                )
+            await lifecycle.commit(plan)
+        log.debug(
+            "lifecycle decision",
+            extra={
+                "ticket_id": plan.ticket_id,
+                "fingerprint": plan.fingerprint,
+                "lifecycle": plan.action.value if plan.action else "none",
+                "record_type": record.record_type,
+                "deliveries": len(plan.deliveries),
+            },
+        )
+        if created:
+            self._on_spooled()
+        if ack is not None:
+            await ack()
+        return IngestResult(
+            ticket_id=plan.ticket_id,
+            fingerprint=plan.fingerprint,
+            created=created,
+            entry_ids=tuple(entry_ids),
+            action=plan.action.value if plan.action else "none",
         )

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from adapters.base import SourceRecord
 from normalizers.draft import TicketDraft
 from normalizers.errors import UnsupportedRecord
+from normalizers.evidence import normalize_evidence
 from normalizers.json_event import normalize_json_event
+from normalizers.lifecycle import EVIDENCE_RECORD_TYPES
 from normalizers.rules import RuleChain, default_rules
 from normalizers.taxonomy import Taxonomy, load_taxonomy
 
@@ -22,6 +24,8 @@ class Normalizer:
         self._rules = rules or default_rules(self.taxonomy)
         self._builders: dict[str, DraftBuilder] = {}
         self.register("json-event", normalize_json_event)
+        for record_type in EVIDENCE_RECORD_TYPES:
+            self.register(record_type, normalize_evidence)
 
     def register(self, record_type: str, builder: DraftBuilder) -> None:
         """Use ``builder`` for records of ``record_type``."""
