@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from adapters.base import Ack, SourceRecord
-from fallback.spool import SpoolBackend
+from fallback.spool import PutResult, SpoolBackend
 from gateway.audit import SqliteAuditLog
 from gateway.lifecycle_flow import LifecycleGate, Plan
 from gateway.quarantine import Quarantine
@@ -109,6 +109,20 @@ class IngestPipeline:
         return await self._spool_and_ack(record, sealed, ack)
 
     async def _spool_and_ack(self, record: SourceRecord, sealed: SealResult, ack: Ack | None) -> IngestResult:
+        put = await self._put(record, sealed)
+        if put.created:
+            self._on_spooled()
+        if ack is not None:
+            await ack()
+        return IngestResult(
+            ticket_id=sealed.ticket.id,
+            fingerprint=sealed.ticket.fingerprint,
+            created=put.created,
+            entry_ids=put.entry_ids,
+        )
+
+    async def _put(self, record: SourceRecord, sealed: SealResult, lifecycle: str | None = None) -> PutResult:
+        """Durably spool one sealed ticket, then log and audit it (ids and codes only)."""
         put = await self._spool.put(sealed.ticket, dedup_key=sealed.dedup_key, sinks=self._sinks)
         log.info(
             "ticket spooled",
@@ -122,6 +136,7 @@ class IngestPipeline:
             },
         )
         report = sealed.ticket.payload.redaction
+        extra = {"lifecycle": lifecycle} if lifecycle else {}
         await self._audit.record(
             "input.spooled",
             actor=record.source_system,
@@ -131,48 +146,31 @@ class IngestPipeline:
             new_ticket=put.created,
             redacted=sum(report.counts.values()),
             policy=report.policy_version,
+            **extra,
             **{f"control.{key}": value for key, value in record.control_ids.items()},
         )
-        if put.created:
-            self._on_spooled()
-        if ack is not None:
-            await ack()
-        return IngestResult(
-            ticket_id=sealed.ticket.id,
-            fingerprint=sealed.ticket.fingerprint,
-            created=put.created,
-            entry_ids=put.entry_ids,
-        )
+        return put
 
     async def _ingest_lifecycle(
         self, record: SourceRecord, lifecycle: LifecycleGate, draft: TicketDraft, ack: Ack | None
     ) -> IngestResult:
         """The dedup lifecycle path: plan, spool each delivery, durably save the state, then ack.
-        An absorbed occurrence spools nothing but its count is committed before the ack."""
+        An absorbed occurrence spools nothing, but its count is committed before the ack."""
         async with lifecycle.lock:
             plan: Plan = await lifecycle.plan(record, draft, self._sealer)
+            action = plan.action.value if plan.action else "none"
             created = False
             entry_ids: tuple[str, ...] = ()
             for sealed in plan.deliveries:
-                put = await self._spool.put(sealed.ticket, dedup_key=sealed.dedup_key, sinks=self._sinks)
+                put = await self._put(record, sealed, action)
                 created, entry_ids = created or put.created, (*entry_ids, *put.entry_ids)
-                await self._audit.record(
-                    "input.spooled",
-                    actor=record.source_system,
-                    record_type=record.record_type,
-                    ticket_id=sealed.ticket.id,
-                    fingerprint=sealed.ticket.fingerprint,
-                    new_ticket=put.created,
-                    lifecycle=plan.action.value if plan.action else "none",
-                    policy=sealed.ticket.payload.redaction.policy_version,
-                )
             await lifecycle.commit(plan)
         log.debug(
             "lifecycle decision",
             extra={
                 "ticket_id": plan.ticket_id,
                 "fingerprint": plan.fingerprint,
-                "lifecycle": plan.action.value if plan.action else "none",
+                "lifecycle": action,
                 "record_type": record.record_type,
                 "deliveries": len(plan.deliveries),
             },
@@ -185,6 +183,6 @@ class IngestPipeline:
             ticket_id=plan.ticket_id,
             fingerprint=plan.fingerprint,
             created=created,
-            entry_ids=tuple(entry_ids),
-            action=plan.action.value if plan.action else "none",
+            entry_ids=entry_ids,
+            action=action,
         )

@@ -24,18 +24,27 @@ from gateway.auth.tokens import DevIssuer, TokenValidator
 from gateway.keys import GatewayKeys, load_or_create_keys
 from gateway.pipeline import IngestPipeline
 from gateway.quarantine import Quarantine
+from gateway.rules_settings import LifecycleService, build_lifecycle, build_routing
 from gateway.settings import Settings
-from normalizers.normalizer import Normalizer
+from normalizers.fingerprint import FINGERPRINT_FIELDS
+from normalizers.rules import RuleChain
 from normalizers.sealing import Sealer
 from redaction import Pseudonymizer, Redactor, default_detector_registry
 
 log = logging.getLogger("rcmgw.runtime")
 
 
-def build_sealer(keys: GatewayKeys) -> Sealer:
-    """The redactor-backed sealer for ``keys``."""
+def build_sealer(
+    keys: GatewayKeys, post_rules: RuleChain | None = None, fingerprint_fields: tuple[str, ...] | None = None
+) -> Sealer:
+    """The redactor-backed sealer for ``keys`` (with the post-redaction rule stage, if given)."""
     pseudonymizer = Pseudonymizer(keys.pseudonym)
-    return Sealer(Redactor(pseudonymizer, default_detector_registry()), pseudonymizer)
+    return Sealer(
+        Redactor(pseudonymizer, default_detector_registry()),
+        pseudonymizer,
+        post_rules=post_rules,
+        fingerprint_fields=fingerprint_fields or FINGERPRINT_FIELDS,
+    )
 
 
 class BackgroundService(Protocol):
@@ -95,14 +104,17 @@ class Runtime:
             for worker in workers:
                 worker.notify()
 
+        routing = build_routing(settings.rules, settings.lifecycle)
+        lifecycle = build_lifecycle(settings.lifecycle, settings.spool_file)
         pipeline = IngestPipeline(
-            Normalizer(),
-            build_sealer(keys),
+            routing.normalizer,
+            build_sealer(keys, routing.post_rules, routing.fingerprint_fields),
             spool=spool,
             sinks=list(sinks),
             quarantine=quarantine,
             audit=audit,
             on_spooled=notify,
+            lifecycle=lifecycle,
         )
         return cls(
             settings=settings,
@@ -115,6 +127,7 @@ class Runtime:
             validator=validator,
             audit=audit,
             workers=workers,
+            services=[LifecycleService(lifecycle)] if lifecycle else [],
         )
 
     def notify(self) -> None:

@@ -22,6 +22,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.rules_settings import LifecycleSettings, RulesSettings
+
 ENV_PREFIX = "RCMGW_"
 CONFIG_ENV = "RCMGW_CONFIG"
 
@@ -58,6 +60,8 @@ class Settings(BaseSettings):
     dev_token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = Field(
         3600, description="Lifetime of tokens minted by `rcmgw token`."
     )
+    rules: RulesSettings = Field(default_factory=RulesSettings, description="Routing rules.")
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings, description="Dedup lifecycle.")
 
     @classmethod
     def settings_customise_sources(
