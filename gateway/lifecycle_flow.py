@@ -28,7 +28,7 @@ from normalizers.lifecycle import (
     observe,
     resolve,
 )
-from normalizers.payload import Lifecycle, SubjectRef, TicketPayload
+from normalizers.payload import SubjectRef, TicketPayload
 from normalizers.sealing import Sealer, SealResult
 
 CLAIM_KIND = "CLAIM"
@@ -80,23 +80,21 @@ class LifecycleGate:
             facilities=max(len(facilities), 1),
         )
         draft = dataclasses.replace(draft, recurrence=recurrence)
-        opening = Lifecycle(occurrences=1, first_seen=now, last_seen=now)
-        sealed = sealer.seal(dataclasses.replace(draft, lifecycle=opening), record)
+        dedup_key = sealer.dedup_key(draft)
         observation = Observation(
             fingerprint=fp,
             problem_key=problem,
-            ticket_id=sealed.ticket.id,
-            dedup_key=sealed.dedup_key,
+            ticket_id=sealer.ticket_id(dedup_key),
+            dedup_key=dedup_key,
             facility=draft.facility,
-            claims=claim_tokens(sealed.ticket.payload),
+            claims=sealer.claim_tokens(draft),
             at=now,
         )
         decision = observe(state, observation, self.policy)
+        # Only what is delivered is sealed (redacted): an absorbed repeat costs a lookup and a save.
         deliveries: tuple[SealResult, ...] = ()
         if decision.action is Action.OPEN:
-            if decision.state.opened_by != sealed.dedup_key or decision.mark != opening:
-                sealed = sealer.seal(dataclasses.replace(draft, lifecycle=decision.mark), record)
-            deliveries = (sealed,)
+            deliveries = (sealer.seal(dataclasses.replace(draft, lifecycle=decision.mark), record),)
         elif decision.action is Action.UPDATE:
             update = dataclasses.replace(
                 draft,
@@ -109,13 +107,13 @@ class LifecycleGate:
 
     async def _evidence(self, record: SourceRecord, draft: TicketDraft, sealer: Sealer) -> Plan:
         at = self.clock()
-        sealed = sealer.seal(draft, record)
-        tokens = claim_tokens(sealed.ticket.payload)
+        tokens = sealer.claim_tokens(draft)
         reason = EVIDENCE_RECORD_TYPES[record.record_type]
         deliveries: list[SealResult] = []
         saves: list[FingerprintState] = []
         action: Action | None = None
-        ticket_id, fp = sealed.ticket.id, sealed.ticket.fingerprint
+        ticket_id = sealer.ticket_id(sealer.dedup_key(draft))
+        fp = fingerprint(draft, sealer.fingerprint_fields)
         for state in await self.store.find_open_by_claims(tokens):
             decision = resolve(state, tokens, reason, at)
             saves.append(decision.state)

@@ -59,6 +59,20 @@ class Sealer:
             return "id:" + hashlib.sha256(draft.dedup_basis.encode("utf-8")).hexdigest()
         return "raw:" + self._pseudonymizer.digest(draft.raw_digest_input)
 
+    @staticmethod
+    def ticket_id(dedup_key: str) -> str:
+        """The ticket id that sealing gives a draft with this dedup key."""
+        return "tkt_" + hashlib.sha256(dedup_key.encode("utf-8")).hexdigest()[:32]
+
+    def claim_tokens(self, draft: TicketDraft) -> frozenset[str]:
+        """The pseudonym tokens sealing would give the draft's claim references (its CLAIM
+        identifiers and children), without redacting anything else."""
+        return frozenset(
+            self._pseudonymizer.token(IdentifierKind.CLAIM, item.value)
+            for item in (*draft.identifiers, *draft.children)
+            if IdentifierKind.parse(item.kind) is IdentifierKind.CLAIM
+        )
+
     def seal(self, draft: TicketDraft, record: SourceRecord | None = None) -> SealResult:
         """Redact ``draft`` and build its `SealedTicket`; raises `SealingFailed` on any failure.
         ``record`` (non-PHI facts only are read) is handed to the post-redaction rules."""
@@ -110,7 +124,7 @@ class Sealer:
         draft = routed
         try:
             payload = TicketPayload(
-                id="tkt_" + hashlib.sha256(dedup_key.encode("utf-8")).hexdigest()[:32],
+                id=self.ticket_id(dedup_key),
                 fingerprint=problem,
                 source=draft.source,
                 received_at=draft.received_at,
