@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.auth.scopes import Scope
+from gateway.cli_rules import routing_or_exit, rules_app
 from gateway.exit_codes import ExitCode, exit_code_for
 from gateway.logs import configure_logging
 from gateway.settings import Settings, get_settings
@@ -143,6 +144,7 @@ def check_config(
 ) -> None:
     """Validate the configuration without starting anything."""
     settings = _settings(config)
+    routing_or_exit(settings)
     values = json.loads(settings.model_dump_json())
     if as_json:
         sys.stdout.write(json.dumps(values, indent=2) + "\n")
@@ -153,6 +155,9 @@ def check_config(
     for key, value in values.items():
         table.add_row(f"RCMGW_{key.upper()}", str(value))
     _out.print(table)
+
+
+app.add_typer(rules_app)
 
 
 def main() -> None:
