@@ -219,6 +219,7 @@ class YamlRule:
     sets_rule_id: bool
     line: int = 0
     code_systems: frozenset[str] | None = None
+    equals: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def stage(self) -> Stage:
@@ -255,34 +256,54 @@ def build_rule(
         sets_rule_id=bool(ROUTING_ACTIONS & then.keys()),
         line=line,
         code_systems=systems,
+        equals={key: as_set(when[key]) for key in ("payer", "facility") if key in when},
     )
 
 
+def _index_key(rule: YamlRule) -> tuple[str, frozenset[str]] | None:
+    """The equality condition a rule is indexed by: code system, else payer, else facility."""
+    if rule.code_systems is not None:
+        return "code_system", rule.code_systems
+    for key in ("payer", "facility"):
+        if key in rule.equals:
+            return key, rule.equals[key]
+    return None
+
+
 class RuleGroup:
-    """Rules folded in one `Mode`, indexed by the code systems they name."""
+    """Rules folded in one `Mode`, indexed by the code system, payer or facility they require, so
+    a draft only tests the rules that can match it (plus those that require none of these)."""
 
     def __init__(self, name: str, mode: Mode, rules: Sequence[YamlRule]) -> None:
         self.name = name
         self.mode = mode
         self.rules = tuple(rules)
-        unkeyed = tuple(rule for rule in self.rules if rule.code_systems is None)
-        systems = {system for rule in self.rules for system in rule.code_systems or ()}
-        self._unkeyed = unkeyed
-        self._by_system = {
-            system: tuple(r for r in self.rules if r.code_systems is None or system in r.code_systems)
-            for system in systems
-        }
-        self._position = {id(rule): index for index, rule in enumerate(self.rules)}
+        self._unkeyed: tuple[int, ...] = ()
+        self._index: dict[str, dict[str, list[int]]] = {"code_system": {}, "payer": {}, "facility": {}}
+        unkeyed: list[int] = []
+        for position, rule in enumerate(self.rules):
+            key = _index_key(rule)
+            if key is None:
+                unkeyed.append(position)
+                continue
+            for value in key[1]:
+                self._index[key[0]].setdefault(value, []).append(position)
+        self._unkeyed = tuple(unkeyed)
 
     def candidates(self, draft: TicketDraft) -> tuple[YamlRule, ...]:
         """The rules that can match ``draft``, in file order."""
-        codes = draft.codes
-        if len(codes) == 1:
-            return self._by_system.get(codes[0].system.upper(), self._unkeyed)
-        if not codes:
-            return self._unkeyed
-        merged = {id(r): r for c in codes for r in self._by_system.get(c.system.upper(), self._unkeyed)}
-        return tuple(sorted(merged.values(), key=lambda r: self._position[id(r)]))
+        index = self._index
+        found: list[int] = list(self._unkeyed)
+        by_system = index["code_system"]
+        if by_system:
+            for code in draft.codes:
+                found += by_system.get(code.system.upper(), ())
+        if draft.payer is not None and draft.payer.id is not None and index["payer"]:
+            found += index["payer"].get(draft.payer.id, ())
+        if draft.facility is not None and index["facility"]:
+            found += index["facility"].get(draft.facility, ())
+        rules = self.rules
+        return tuple(rules[position] for position in sorted(set(found)))
 
     def apply(self, record: SourceRecord, draft: TicketDraft) -> TicketDraft:
         """Fold the group's rules over ``draft``."""
