@@ -12,15 +12,13 @@ import time
 
 from adapters.json_event import parse_event
 from normalizers.json_event import normalize_json_event
-from normalizers.rule_loader import load_rules, parse_rules
+from normalizers.rule_loader import parse_rules
 from normalizers.taxonomy import load_taxonomy
 
 SYSTEMS = ["CARC", "RARC", "277CA", "999", "HL7", "FHIR", "VENDOR"]
 
 
 def rule_file(count: int) -> str:
-    default = load_rules().source
-    del default
     lines = ["groups:", "  - name: categorize", "    mode: first-match", "    rules:"]
     lines += [
         "      - {id: cat.carc, when: {category: integration-interface, code_system: [CARC, RARC]}, "
