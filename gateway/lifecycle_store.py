@@ -8,7 +8,7 @@ It shares the spool's database file (its own connection, same WAL and ``synchron
 deployment has one file to back up; a PostgreSQL spool (issue 7) gets a sibling implementation of
 this small protocol.
 
-Contract (``tests/gateway/test_lifecycle_store.py`` runs it on both implementations):
+Contract (``tests/gateway/test_lifecycle_pipeline.py`` runs every test on both implementations):
 
 - ``get(fingerprint)`` the saved state or None; ``save(state)`` upserts it and returns only after
   a durable commit (the pipeline acknowledges its source after that); `SpoolUnavailable` when it
