@@ -20,6 +20,7 @@ from rich.table import Table
 
 from gateway.auth.scopes import Scope
 from gateway.cli_redact import redact as redact_command
+from gateway.cli_rules import routing_or_exit, rules_app
 from gateway.exit_codes import ExitCode, exit_code_for
 from gateway.logs import configure_logging
 from gateway.settings import Settings, get_settings
@@ -180,6 +181,7 @@ def check_config(
 ) -> None:
     """Validate the configuration without starting anything."""
     settings = _settings(config)
+    routing_or_exit(settings)
     values = json.loads(settings.model_dump_json())
     if as_json:
         sys.stdout.write(json.dumps(values, indent=2) + "\n")
@@ -205,6 +207,7 @@ app.command("redact")(redact_command)
 from gateway.cli_spool import spool_app  # noqa: E402 - registered after the core commands
 
 app.add_typer(spool_app, name="spool")
+app.add_typer(rules_app)
 
 
 def main() -> None:

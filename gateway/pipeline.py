@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from adapters.base import Ack, SourceRecord
-from fallback.spool import PutRequest, SpoolBackend
+from fallback.spool import PutRequest, PutResult, SpoolBackend
 from gateway.audit import SqliteAuditLog
+from gateway.lifecycle_flow import LifecycleGate, Plan
 from gateway.quarantine import Quarantine
+from normalizers.draft import TicketDraft
 from normalizers.errors import NormalizationError
 from normalizers.normalizer import Normalizer
 from normalizers.sealing import Sealer, SealResult
@@ -32,6 +34,7 @@ class IngestResult:
     fingerprint: str
     created: bool
     entry_ids: tuple[str, ...]
+    action: str = "open"
 
 
 class RecordQuarantined(Exception):
@@ -58,6 +61,7 @@ class IngestPipeline:
         quarantine: Quarantine,
         audit: SqliteAuditLog,
         on_spooled: Callable[[], None] = lambda: None,
+        lifecycle: LifecycleGate | None = None,
     ) -> None:
         self._normalizer = normalizer
         self._sealer = sealer
@@ -66,6 +70,7 @@ class IngestPipeline:
         self._quarantine = quarantine
         self._audit = audit
         self._on_spooled = on_spooled
+        self._lifecycle = lifecycle
 
     async def ingest(self, record: SourceRecord, ack: Ack | None = None) -> IngestResult:
         """Normalize, seal and durably spool ``record``; await ``ack`` only after the commit.
@@ -75,32 +80,28 @@ class IngestPipeline:
         """
         try:
             draft = self._normalizer.normalize(record)
-            sealed = self._sealer.seal(draft)
+            if self._lifecycle is not None:
+                return await self._ingest_lifecycle(record, self._lifecycle, draft, ack)
+            sealed = self._sealer.seal(draft, record)
         except NormalizationError as error:
-            receipt = self._quarantine.put(
-                record.raw_digest_input,
-                source=record.source_system,
-                code=error.code,
-                reason=f"{type(error).__name__}: {error}",
-            )
-            log.warning(
-                "record quarantined",
-                extra={
-                    "quarantine_id": receipt.quarantine_id,
-                    "code": error.code,
-                    "record_type": record.record_type,
-                    "error_class": type(error).__name__,
-                },
-            )
-            await self._audit.record(
-                "input.quarantined",
-                actor=record.source_system,
-                outcome="rejected",
-                record_type=record.record_type,
-                code=error.code,
-                quarantine_id=receipt.quarantine_id,
-            )
-            raise RecordQuarantined(receipt.quarantine_id, error.code) from error
+            raise await self._quarantine_record(record, error) from error
+        return await self._spool_and_ack(record, sealed, ack)
+
+    async def _spool_and_ack(self, record: SourceRecord, sealed: SealResult, ack: Ack | None) -> IngestResult:
+        put = await self._put(record, sealed)
+        if put.created:
+            self._on_spooled()
+        if ack is not None:
+            await ack()
+        return IngestResult(
+            ticket_id=sealed.ticket.id,
+            fingerprint=sealed.ticket.fingerprint,
+            created=put.created,
+            entry_ids=put.entry_ids,
+        )
+
+    async def _put(self, record: SourceRecord, sealed: SealResult, lifecycle: str | None = None) -> PutResult:
+        """Durably spool one sealed ticket, then log and audit it (ids and codes only)."""
         put = await self._spool.put(sealed.ticket, dedup_key=sealed.dedup_key, sinks=self._sinks)
         log.info(
             "ticket spooled",
@@ -114,6 +115,7 @@ class IngestPipeline:
             },
         )
         report = sealed.ticket.payload.redaction
+        extra = {"lifecycle": lifecycle} if lifecycle else {}
         await self._audit.record(
             "input.spooled",
             actor=record.source_system,
@@ -123,17 +125,45 @@ class IngestPipeline:
             new_ticket=put.created,
             redacted=sum(report.counts.values()),
             policy=report.policy_version,
+            **extra,
             **{f"control.{key}": value for key, value in record.control_ids.items()},
         )
-        if put.created:
+        return put
+
+    async def _ingest_lifecycle(
+        self, record: SourceRecord, lifecycle: LifecycleGate, draft: TicketDraft, ack: Ack | None
+    ) -> IngestResult:
+        """The dedup lifecycle path: plan, spool each delivery, durably save the state, then ack.
+        An absorbed occurrence spools nothing, but its count is committed before the ack."""
+        async with lifecycle.lock:
+            plan: Plan = await lifecycle.plan(record, draft, self._sealer)
+            action = plan.action.value if plan.action else "none"
+            created = False
+            entry_ids: tuple[str, ...] = ()
+            for sealed in plan.deliveries:
+                put = await self._put(record, sealed, action)
+                created, entry_ids = created or put.created, (*entry_ids, *put.entry_ids)
+            await lifecycle.commit(plan)
+        log.debug(
+            "lifecycle decision",
+            extra={
+                "ticket_id": plan.ticket_id,
+                "fingerprint": plan.fingerprint,
+                "lifecycle": action,
+                "record_type": record.record_type,
+                "deliveries": len(plan.deliveries),
+            },
+        )
+        if created:
             self._on_spooled()
         if ack is not None:
             await ack()
         return IngestResult(
-            ticket_id=sealed.ticket.id,
-            fingerprint=sealed.ticket.fingerprint,
-            created=put.created,
-            entry_ids=put.entry_ids,
+            ticket_id=plan.ticket_id,
+            fingerprint=plan.fingerprint,
+            created=created,
+            entry_ids=entry_ids,
+            action=action,
         )
 
     def seal_many(self, records: Sequence[SourceRecord]) -> list[SealResult | NormalizationError]:
@@ -141,7 +171,7 @@ class IngestPipeline:
         sealed: list[SealResult | NormalizationError] = []
         for record in records:
             try:
-                sealed.append(self._sealer.seal(self._normalizer.normalize(record)))
+                sealed.append(self._sealer.seal(self._normalizer.normalize(record), record))
             except NormalizationError as error:
                 sealed.append(error)
         return sealed
@@ -153,7 +183,13 @@ class IngestPipeline:
         ticket with ONE durable commit (`SpoolBackend.put_many`). Returns one outcome per record, in
         order: an `IngestResult`, or the `RecordQuarantined` of a record that could not be sealed
         (its raw input is quarantined). `fallback.errors.SpoolUnavailable` propagates: then nothing
-        of the batch may be acknowledged. ``source`` names the batch in the audit log."""
+        of the batch may be acknowledged. ``source`` names the batch in the audit log.
+
+        With the dedup lifecycle on, each record goes through `ingest` in order instead (the
+        lifecycle decides per fingerprint whether a record opens, updates or resolves a ticket),
+        which costs one commit per delivery instead of one per batch."""
+        if self._lifecycle is not None:
+            return [await self._ingest_or_quarantined(record) for record in records]
         prepared = await asyncio.to_thread(self.seal_many, records)
         outcomes: list[IngestResult | RecordQuarantined | None] = [None] * len(records)
         requests: list[PutRequest] = []
@@ -192,6 +228,12 @@ class IngestPipeline:
         if created:
             self._on_spooled()
         return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _ingest_or_quarantined(self, record: SourceRecord) -> IngestResult | RecordQuarantined:
+        try:
+            return await self.ingest(record)
+        except RecordQuarantined as quarantined:
+            return quarantined
 
     async def _quarantine_record(self, record: SourceRecord, error: NormalizationError) -> RecordQuarantined:
         receipt = self._quarantine.put(

@@ -26,8 +26,10 @@ from gateway.pipeline import IngestPipeline
 from gateway.quarantine import Quarantine
 from gateway.reidentify_vault import build_vault
 from gateway.retention import RetentionService
+from gateway.rules_settings import LifecycleService, build_lifecycle, build_routing
 from gateway.settings import Settings
-from normalizers.normalizer import Normalizer
+from normalizers.fingerprint import FINGERPRINT_FIELDS
+from normalizers.rules import RuleChain
 from normalizers.sealing import Sealer
 from redaction import Pseudonymizer, Redactor, TokenObserver, default_detector_registry
 from redaction.vault import ReidentificationVault
@@ -35,10 +37,22 @@ from redaction.vault import ReidentificationVault
 log = logging.getLogger("rcmgw.runtime")
 
 
-def build_sealer(keys: GatewayKeys, vault: TokenObserver | None = None) -> Sealer:
-    """The redactor-backed sealer for ``keys``; with a ``vault``, every token written is stored."""
+def build_sealer(
+    keys: GatewayKeys,
+    vault: TokenObserver | None = None,
+    *,
+    post_rules: RuleChain | None = None,
+    fingerprint_fields: tuple[str, ...] | None = None,
+) -> Sealer:
+    """The redactor-backed sealer for ``keys``: with a ``vault`` every token written is stored; with
+    ``post_rules`` the post-redaction rule stage runs on the sealed text."""
     pseudonymizer = Pseudonymizer(keys.pseudonym)
-    return Sealer(Redactor(pseudonymizer, default_detector_registry(), observer=vault), pseudonymizer)
+    return Sealer(
+        Redactor(pseudonymizer, default_detector_registry(), observer=vault),
+        pseudonymizer,
+        post_rules=post_rules,
+        fingerprint_fields=fingerprint_fields or FINGERPRINT_FIELDS,
+    )
 
 
 class BackgroundService(Protocol):
@@ -101,14 +115,19 @@ class Runtime:
             for worker in workers:
                 worker.notify()
 
+        routing = build_routing(settings.rules, settings.lifecycle)
+        lifecycle = build_lifecycle(settings.lifecycle, settings.spool_file)
         pipeline = IngestPipeline(
-            Normalizer(),
-            build_sealer(keys, vault),
+            routing.normalizer,
+            build_sealer(
+                keys, vault, post_rules=routing.post_rules, fingerprint_fields=routing.fingerprint_fields
+            ),
             spool=spool,
             sinks=sink_names,
             quarantine=quarantine,
             audit=audit,
             on_spooled=notify,
+            lifecycle=lifecycle,
         )
         security = SecurityServices.build(settings, dev_issuer=issuer, dev_validator=validator, audit=audit)
         runtime = cls(
@@ -122,7 +141,7 @@ class Runtime:
             validator=validator,
             audit=audit,
             workers=workers,
-            services=[*build_fhir_services(settings)],
+            services=[*([LifecycleService(lifecycle)] if lifecycle else []), *build_fhir_services(settings)],
             security=security,
             vault=vault,
         )

@@ -29,6 +29,7 @@ from gateway.delivery_settings import SinkConfig, SpoolSettings, default_sinks
 from gateway.mllp_settings import MllpSettings
 from gateway.redaction_settings import RedactionSettings
 from gateway.retention import RetentionSettings
+from gateway.rules_settings import LifecycleSettings, RulesSettings
 from gateway.x12_settings import InboxSettings, SftpSettings, X12Settings
 
 ENV_PREFIX = "RCMGW_"
@@ -84,6 +85,8 @@ class Settings(BaseSettings):
     x12: X12Settings = Field(default_factory=X12Settings, description="X12 over HTTP.")
     inbox: InboxSettings = Field(default_factory=InboxSettings, description="Watched X12 inbox.")
     sftp: SftpSettings = Field(default_factory=SftpSettings, description="SFTP mailbox for X12.")
+    rules: RulesSettings = Field(default_factory=RulesSettings, description="Routing rules.")
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings, description="Dedup lifecycle.")
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,17 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from normalizers.payload import Code, Financial, Origin, Payer, Priority, SourceInfo
+from normalizers.payload import (
+    Code,
+    Financial,
+    Lifecycle,
+    Origin,
+    Payer,
+    Priority,
+    Sla,
+    SourceInfo,
+    SubjectRef,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +34,15 @@ class DraftIdentifier:
     field: str
     value: str = dataclasses.field(repr=False)
     subject: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """How often the draft's problem was seen recently (filled in by the ingest pipeline from the
+    lifecycle store before the post-redaction rule stage; 1/1 when nothing is known)."""
+
+    occurrences: int = 1
+    facilities: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +72,14 @@ class TicketDraft:
     children: tuple[DraftIdentifier, ...] = ()
     dedup_basis: str = dataclasses.field(default="", repr=False)
     raw_digest_input: bytes = dataclasses.field(default=b"", repr=False)
+    # Routing extensions (payload 1.2) and what the post-redaction rule stage and lifecycle need.
+    subcategory: str | None = None
+    owner: str | None = None
+    co_owner: str | None = None
+    sla: Sla | None = None
+    override: str | None = None
+    recurrence: Recurrence = dataclasses.field(default_factory=Recurrence)
+    redacted: bool = False
+    lifecycle: Lifecycle | None = None
+    child_tokens: tuple[SubjectRef, ...] = ()
+    fingerprint_override: str | None = None

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from adapters.base import SourceRecord
 from normalizers.draft import TicketDraft
 from normalizers.errors import UnsupportedRecord
+from normalizers.evidence import normalize_evidence
 from normalizers.fhir import RECORD_TYPES as FHIR_RECORD_TYPES
 from normalizers.fhir import normalize_fhir
 from normalizers.hl7v2 import RECORD_TYPES as HL7V2_RECORD_TYPES
 from normalizers.hl7v2 import normalize_hl7v2
 from normalizers.json_event import normalize_json_event
+from normalizers.lifecycle import EVIDENCE_RECORD_TYPES
 from normalizers.rules import RuleChain, default_rules
 from normalizers.taxonomy import Taxonomy, load_taxonomy
 from normalizers.x12 import register_x12
@@ -32,6 +34,8 @@ class Normalizer:
             self.register(record_type, normalize_hl7v2)
         for record_type in FHIR_RECORD_TYPES:
             self.register(record_type, normalize_fhir)
+        for record_type in EVIDENCE_RECORD_TYPES:
+            self.register(record_type, normalize_evidence)
 
     def register(self, record_type: str, builder: DraftBuilder) -> None:
         """Use ``builder`` for records of ``record_type``."""

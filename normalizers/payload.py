@@ -6,7 +6,8 @@ Schema is committed at ``schemas/ticket-v1.json`` and a test fails when model an
 
 Versioning: ``schema_version`` is ``"1.MINOR"``. A minor version only *adds* optional fields with
 defaults, so every v1.0 payload is a valid v1.x payload; consumers that need the new fields check the
-minor number (1.1 added ``evidence`` and ``children``). Anything that renames, removes or
+minor number (1.1 added ``evidence`` and ``children``; 1.2 added ``subcategory``, ``owner``,
+``co_owner``, ``sla``, ``override`` and ``lifecycle``). Anything that renames, removes or
 changes the meaning of a field is version 2, with its own model and schema file beside this one.
 
 Nothing in here may hold PHI. Subjects (patient, claim, account ...) appear only as pseudonym tokens
@@ -22,7 +23,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_MAJOR = 1
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 PSEUDONYM_PATTERN = r"^\[[A-Z][A-Z0-9_]{0,15}:[A-Z2-7]{4}-[A-Z2-7]{4}\]$"
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -121,6 +122,36 @@ class RedactionReport(_Frozen):
     counts: dict[CodeText, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
 
+class Sla(_Frozen):
+    """SLA targets set by routing rules, in minutes. ``paused_reason`` is set while the clock is
+    stopped by a state outside the provider's control (the payer is still adjudicating)."""
+
+    response_minutes: Annotated[int, Field(ge=1)] | None = None
+    resolve_minutes: Annotated[int, Field(ge=1)] | None = None
+    paused_reason: CodeText | None = None
+
+
+class LifecycleKind(StrEnum):
+    """What a delivery is in the life of its problem's ticket."""
+
+    OPEN = "open"
+    UPDATE = "update"
+    RESOLVE = "resolve"
+
+
+class Lifecycle(_Frozen):
+    """The ticket's place in its fingerprint's life: ``open`` is a new ticket; ``update`` and
+    ``resolve`` refer to the ticket they change (``of``), which sinks comment on or close instead
+    of creating a new one. ``occurrences`` counts the repeats folded into the ticket so far."""
+
+    kind: LifecycleKind = LifecycleKind.OPEN
+    of: Annotated[str, StringConstraints(pattern=r"^tkt_[0-9a-f]{32}$")] | None = None
+    occurrences: Annotated[int, Field(ge=1)] = 1
+    first_seen: AwareDatetime | None = None
+    last_seen: AwareDatetime | None = None
+    reason: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
 class TicketPayload(_Frozen):
     """The canonical, PHI-free ticket. See the module docstring for the versioning rules."""
 
@@ -149,6 +180,14 @@ class TicketPayload(_Frozen):
     # the items a grouped ticket stands for (claims of a batch rejected for one reason).
     evidence: Annotated[str, StringConstraints(max_length=50000)] = ""
     children: list[SubjectRef] = Field(default_factory=list)
+    # 1.2: taxonomy subcategory, owner team and co-owner (hybrid issues), SLA targets, an override
+    # that bypasses queue order (clinical urgency), and the ticket's lifecycle (open/update/resolve).
+    subcategory: CodeText | None = None
+    owner: ShortText | None = None
+    co_owner: ShortText | None = None
+    sla: Sla | None = None
+    override: CodeText | None = None
+    lifecycle: Lifecycle | None = None
 
     def canonical_json(self) -> bytes:
         """The payload as compact UTF-8 JSON, the exact bytes stored and delivered."""
@@ -169,11 +208,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "Code",
     "Financial",
+    "Lifecycle",
+    "LifecycleKind",
     "Origin",
     "Payer",
     "Priority",
     "RedactionReport",
     "Routing",
+    "Sla",
     "SourceFormat",
     "SourceInfo",
     "SubjectRef",

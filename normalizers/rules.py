@@ -160,6 +160,15 @@ class ExposureEscalationRule:
         )
 
 
-def default_rules(taxonomy: Taxonomy) -> RuleChain:
-    """The rules that ship enabled, in order."""
+def builtin_rules(taxonomy: Taxonomy) -> RuleChain:
+    """The three hard-coded rules above, in order (the YAML default set reproduces them)."""
     return RuleChain([CategoryByCodeSystemRule(), TaxonomyDefaultsRule(taxonomy), ExposureEscalationRule()])
+
+
+def default_rules(taxonomy: Taxonomy) -> RuleChain:
+    """The rules that ship enabled, in order: the record stage of the shipped YAML rule set
+    (``normalizers/data/rules-default.yaml``, see docs/rules.md)."""
+    from normalizers.rule_loader import load_rules
+    from normalizers.rule_set import Stage
+
+    return load_rules(taxonomy=taxonomy).stage(Stage.RECORD)

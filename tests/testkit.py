@@ -40,8 +40,17 @@ CANARY_NEEDLES = (
 )
 
 
-def canary_event(event_id: str = "canary-0001") -> dict[str, object]:
-    """A JSON event with canary PHI in structured fields and in free text."""
+def canary_event(event_id: str = "canary-0001", *, distinct: bool = False) -> dict[str, object]:
+    """A JSON event with canary PHI in structured fields and in free text. Events of one test share
+    a fingerprint (one problem, folded by the dedup lifecycle) unless ``distinct``: then the event id
+    is also its facility, so each event is a problem of its own and opens its own ticket."""
+    event = _canary_event(event_id)
+    if distinct:
+        event["facility"] = event_id[:64]
+    return event
+
+
+def _canary_event(event_id: str) -> dict[str, object]:
     return {
         "event_id": event_id,
         "source": {"system": "epic", "instance": "test", "module": "resolute-pb"},

@@ -52,7 +52,7 @@ def test_kill9_under_load_loses_nothing_and_duplicates_nothing(home: Path) -> No
     accepted: set[str] = set()
     with httpx.Client(base_url=first.base_url, headers=headers, timeout=10) as client:
         for index in range(40):
-            response = client.post("/v1/events", json=canary_event(f"load-{index}"))
+            response = client.post("/v1/events", json=canary_event(f"load-{index}", distinct=True))
             assert response.status_code == 202
             accepted.add(response.json()["ticket_id"])
     first.kill9()
@@ -62,9 +62,10 @@ def test_kill9_under_load_loses_nothing_and_duplicates_nothing(home: Path) -> No
         wait_until(lambda: len(second.outbox_lines()) >= len(accepted), 15.0, "every accepted ticket")
         # Resending after the crash is what a sender does when unsure; it must not duplicate.
         with httpx.Client(base_url=second.base_url, headers=headers, timeout=10) as client:
-            again = client.post("/v1/events", json=canary_event("load-0"))
+            again = client.post("/v1/events", json=canary_event("load-0", distinct=True))
             assert again.status_code == 202 and again.json()["duplicate"] is True
     finally:
         second.stop()
     delivered = [json.loads(line)["id"] for line in second.outbox_lines()]
+    assert len(accepted) == 40
     assert sorted(delivered) == sorted(accepted)

@@ -56,7 +56,11 @@ def test_two_gateways_on_one_postgres_spool_deliver_each_ticket_once(home: Path,
         with httpx.Client(timeout=10) as client:
             for i in range(n):
                 gw = a if i % 2 == 0 else b
-                r = client.post(f"{gw.base_url}/v1/events", json=canary_event(f"mn-{i:04d}"), headers=headers)
+                r = client.post(
+                    f"{gw.base_url}/v1/events",
+                    json=canary_event(f"mn-{i:04d}", distinct=True),
+                    headers=headers,
+                )
                 assert r.status_code == 202, r.text
         wait_until(lambda: len(set(receiver.received_ids)) == n, 60, "all tickets delivered")
         counts = Counter(receiver.received_ids)
@@ -93,7 +97,7 @@ def test_kill9_during_redmine_delivery_five_times_no_loss_no_duplicates(home: Pa
         headers = {"Authorization": f"Bearer {_token(home, env)}"}
         with httpx.Client(timeout=10) as client:
             for i in range(4):
-                event = canary_event(f"crash-{run}-{cycle}-{i}")
+                event = canary_event(f"crash-{run}-{cycle}-{i}", distinct=True)
                 r = client.post(f"{gw.base_url}/v1/events", json=event, headers=headers)
                 assert r.status_code == 202, r.text
                 total += 1

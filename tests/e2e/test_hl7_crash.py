@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 from gatewayproc import start_gateway, wait_until
 
+# Every acknowledged message must come out as its own ticket here: the dedup lifecycle (which folds
+# repeats of one problem into one ticket) is switched off; tests/gateway/test_lifecycle_pipeline.py
+# covers it.
+EVERY_RECORD = {"RCMGW_LIFECYCLE__ENABLED": "false"}
+
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
 
@@ -47,7 +52,7 @@ def _stream(port: int, acked: list[str], stop: threading.Event) -> None:
 def test_kill9_during_mllp_stream_loses_no_acknowledged_message(tmp_path: Path) -> None:
     home = tmp_path / "var"
     home.mkdir()
-    gateway = start_gateway(home)
+    gateway = start_gateway(home, **EVERY_RECORD)
     assert gateway.mllp_port is not None
     acked: list[str] = []
     stop = threading.Event()
@@ -60,7 +65,7 @@ def test_kill9_during_mllp_stream_loses_no_acknowledged_message(tmp_path: Path) 
         stop.set()
         sender.join(timeout=15)
     acknowledged = set(acked)
-    restarted = start_gateway(home)
+    restarted = start_gateway(home, **EVERY_RECORD)
     try:
 
         def delivered() -> set[str]:

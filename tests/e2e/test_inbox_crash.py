@@ -14,7 +14,13 @@ from x12gen import make_835
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 CLAIMS = 240  # all denied: one ticket each, committed in batches of 40
-FAST_INBOX = {"RCMGW_INBOX__POLL_INTERVAL": "0.05", "RCMGW_X12__BATCH_SIZE": "40"}
+# Every record of the file must come out as its own ticket here, so the dedup lifecycle (which
+# folds repeats of one problem) is off; tests/gateway/test_lifecycle_pipeline.py covers it.
+FAST_INBOX = {
+    "RCMGW_LIFECYCLE__ENABLED": "false",
+    "RCMGW_INBOX__POLL_INTERVAL": "0.05",
+    "RCMGW_X12__BATCH_SIZE": "40",
+}
 
 
 def _drop(inbox: Path, name: str, data: bytes) -> None:

@@ -107,7 +107,7 @@ class Harness:
 
 
 def submit_json_http(h: Harness) -> None:
-    good = h.client.post("/v1/events", json=canary_event("leak-http"), headers=h.headers())
+    good = h.client.post("/v1/events", json=canary_event("leak-http", distinct=True), headers=h.headers())
     assert good.status_code == 202
     h.add("http", good.text)
     bad = canary_event("leak-http-bad")
@@ -123,8 +123,48 @@ def submit_json_http(h: Harness) -> None:
 
 def submit_json_cli(h: Harness) -> None:
     path = h.settings.home.parent / "event.json"
-    path.write_text(json.dumps(canary_event("leak-cli")))
+    path.write_text(json.dumps(canary_event("leak-cli", distinct=True)))
     h.cli("ingest", "--json", str(path))
+
+
+def _x12_interchange(body: str) -> str:
+    """``body`` (ST..SE segments) inside a valid ISA/GS envelope, with SE01 counted."""
+    segments = [segment for segment in body.split("~") if segment]
+    segments[-1] = f"SE*{len(segments)}*0001"
+    isa = (
+        "ISA*00*          *00*          *ZZ*SUBMITTER      *ZZ*RECEIVER       *240105*1030*^*00501*"
+        "000000905*0*P*:"
+    )
+    gs = "GS*HP*SUBMITTER*RECEIVER*20240105*1030*905*X*005010X221A1"
+    return "~".join([isa, gs, *segments, "GE*1*905", "IEA*1*000000905"]) + "~"
+
+
+def submit_x12_http(h: Harness) -> None:
+    body = _x12_interchange(
+        "ST*835*0001~BPR*I*310*C*ACH************20240105~TRN*1*12345*1512345678~"
+        "N1*PR*EXAMPLE HEALTH PLAN~REF*2U*87726~N1*PE*CLINIC*XX*1234567893~LX*1~"
+        f"CLP*{C['claim']}*4*310*0*310*12*9912345678901~CAS*CO*97*310~"
+        f"NM1*QC*1*QUIXOTE*ZEBEDIAH****MI*{C['mrn']}~"
+        f"MIA*0***{C['name_text']} called {C['phone']}~SE*0*0001~"
+    )
+    response = h.client.post("/v1/ingest/x12", content=body.encode(), headers=h.headers())
+    assert response.status_code == 202, response.text
+    h.add("http", response.text)
+    broken = body.replace("SE*", "SE*99*X", 1)
+    h.add("http", h.client.post("/v1/ingest/x12", content=broken.encode(), headers=h.headers()).text)
+
+
+def submit_hl7_http(h: Harness) -> None:
+    response = h.client.post("/v1/ingest/hl7", content=HL7_CANARY.encode(), headers=h.headers())
+    assert response.status_code == 200, response.text
+    h.add("http", response.text)
+
+
+def submit_fhir_http(h: Harness) -> None:
+    headers = {**h.headers(), "Content-Type": "application/fhir+json"}
+    response = h.client.post("/v1/adapters/epic", content=FHIR_CANARY.encode(), headers=headers)
+    assert response.status_code == 202, response.text
+    h.add("http", response.text)
 
 
 def _redact_cli(fmt: str, text: str) -> Callable[[Harness], None]:
@@ -138,6 +178,9 @@ def _redact_cli(fmt: str, text: str) -> Callable[[Harness], None]:
 SUBMITTERS: dict[str, Callable[[Harness], None]] = {
     "json-event over HTTP": submit_json_http,
     "json-event through rcmgw ingest": submit_json_cli,
+    "x12 over HTTP": submit_x12_http,
+    "hl7 over HTTP": submit_hl7_http,
+    "fhir pushed over HTTP": submit_fhir_http,
     "text through rcmgw redact": _redact_cli("text", TEXT_CANARY),
     "x12 through rcmgw redact": _redact_cli("x12", X12_CANARY),
     "hl7 through rcmgw redact": _redact_cli("hl7", HL7_CANARY),
@@ -187,7 +230,7 @@ def test_no_canary_reaches_any_channel(harness: Harness, caplog: pytest.LogCaptu
         submit(harness)
         assert harness.outputs, name
     outbox = harness.settings.outbox_file
-    wait_until(lambda: outbox.exists() and len(outbox.read_text().splitlines()) >= 2, 10.0, "deliveries")
+    wait_until(lambda: outbox.exists() and len(outbox.read_text().splitlines()) >= 5, 10.0, "deliveries")
     harness.outputs["caplog"] = [caplog.text]
     collected = {name: collect(harness) for name, collect in CHANNELS.items()}
     for name, texts in collected.items():
@@ -195,7 +238,10 @@ def test_no_canary_reaches_any_channel(harness: Harness, caplog: pytest.LogCaptu
     leaks = {name: found for name, texts in collected.items() if (found := find_canaries("\n".join(texts)))}
     assert leaks == {}
     tickets = [json.loads(line) for line in outbox.read_text().splitlines()]
-    assert all(ticket["redaction"]["counts"] for ticket in tickets)
+    assert {ticket["source"]["format"] for ticket in tickets} >= {"json-event", "x12", "hl7v2", "fhir"}
+    assert all(
+        ticket["redaction"]["counts"] for ticket in tickets if ticket["source"]["format"] == "json-event"
+    )
     redacted_x12 = next(text for text in harness.outputs["cli"] if "EXAMPLE HEALTH PLAN" in text)
     for kept in ("CAS*CO*97*310", "PI*87726", "TRN*1*12345*1512345678"):
         assert kept in redacted_x12, f"{kept} is not PHI and must survive"

@@ -30,7 +30,7 @@ def test_spool_commands_list_show_replay_and_purge(home: Path, tmp_path: Path) -
     events = []
     for i in range(3):
         path = tmp_path / f"ev{i}.json"
-        path.write_text(json.dumps(canary_event(f"cli-{i}")))
+        path.write_text(json.dumps(canary_event(f"cli-{i}", distinct=True)))
         events.append(str(path))
     assert rcmgw(home, "ingest", *events).returncode == 0
 

@@ -43,7 +43,9 @@ def bearer(runtime: Runtime, *scopes: str) -> dict[str, str]:
 def post_events(api: TestClient, runtime: Runtime, n: int) -> None:
     headers = bearer(runtime, "events:write")
     for i in range(n):
-        r = api.post("/v1/events", content=json.dumps(canary_event(f"ev-{i:04d}")), headers=headers)
+        r = api.post(
+            "/v1/events", content=json.dumps(canary_event(f"ev-{i:04d}", distinct=True)), headers=headers
+        )
         assert r.status_code == 202, r.text
 
 

@@ -1,0 +1,276 @@
+"""Where per-fingerprint lifecycle state lives: `LifecycleStore`, with `SqliteLifecycleStore`
+(table ``fingerprint_state`` in the spool database file) and `MemoryLifecycleStore` (test double).
+
+Why here, in ``gateway/``: the state is keyed by fingerprints and claim pseudonym tokens and is
+read and written around the decisions of `normalizers.lifecycle`, which ``fallback/`` may not
+import (it sees only `normalizers.sealed`); the ingest pipeline that needs it is in ``gateway/``.
+It shares the spool's database file (its own connection, same WAL and ``synchronous=FULL``) so a
+deployment has one file to back up; a PostgreSQL spool (issue 7) gets a sibling implementation of
+this small protocol.
+
+Contract (``tests/gateway/test_lifecycle_pipeline.py`` runs every test on both implementations):
+
+- ``get(fingerprint)`` the saved state or None; ``save(state)`` upserts it and returns only after
+  a durable commit (the pipeline acknowledges its source after that); `SpoolUnavailable` when it
+  cannot commit.
+- ``facilities(problem_key, since)`` the facilities of every state of that problem last seen at or
+  after ``since``.
+- ``find_open_by_claims(tokens)`` the OPEN states whose claims include any of ``tokens``.
+- The store opens itself on first use; ``aclose()`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from fallback.errors import SpoolUnavailable, translate_sqlite_error
+from normalizers.lifecycle import FingerprintState, TicketState
+
+R = TypeVar("R")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS fingerprint_state (
+    fingerprint TEXT PRIMARY KEY,
+    problem_key TEXT NOT NULL,
+    ticket_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    occurrences INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    last_delivery_at INTEGER NOT NULL,
+    updates INTEGER NOT NULL,
+    facilities TEXT NOT NULL,
+    claims TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fingerprint_state_problem ON fingerprint_state (problem_key, last_seen);
+CREATE TABLE IF NOT EXISTS fingerprint_claims (
+    token TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (token, fingerprint)
+) WITHOUT ROWID;
+"""
+_COLUMNS = (
+    "fingerprint, problem_key, ticket_id, state, opened_by, occurrences, first_seen, last_seen, "
+    "last_delivery_at, updates, facilities, claims"
+)
+
+
+class LifecycleStore(Protocol):
+    """Durable per-fingerprint lifecycle state (see the module docstring for the contract)."""
+
+    async def get(self, fingerprint: str) -> FingerprintState | None:
+        """The state of ``fingerprint``, or None."""
+        ...
+
+    async def save(self, state: FingerprintState) -> None:
+        """Upsert ``state``; returns after a durable commit."""
+        ...
+
+    async def facilities(self, problem_key: str, since: datetime) -> frozenset[str]:
+        """Facilities where ``problem_key`` was seen at or after ``since``."""
+        ...
+
+    async def find_open_by_claims(self, tokens: frozenset[str]) -> list[FingerprintState]:
+        """Open states that stand for any of the claim ``tokens``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources (idempotent)."""
+        ...
+
+
+class MemoryLifecycleStore:
+    """In-memory `LifecycleStore` double (not durable)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, FingerprintState] = {}
+        self.saves = 0
+
+    async def get(self, fingerprint: str) -> FingerprintState | None:
+        """The state of ``fingerprint``, or None."""
+        return self.states.get(fingerprint)
+
+    async def save(self, state: FingerprintState) -> None:
+        """Keep ``state``."""
+        self.states[state.fingerprint] = state
+        self.saves += 1
+
+    async def facilities(self, problem_key: str, since: datetime) -> frozenset[str]:
+        """Facilities of recent states of ``problem_key``."""
+        found: set[str] = set()
+        for state in self.states.values():
+            if state.problem_key == problem_key and state.last_seen >= since:
+                found |= state.facilities
+        return frozenset(found)
+
+    async def find_open_by_claims(self, tokens: frozenset[str]) -> list[FingerprintState]:
+        """Open states holding any of ``tokens``."""
+        return [s for s in self.states.values() if s.state is TicketState.OPEN and s.claims & tokens]
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+def _micros(value: datetime) -> int:
+    return int(value.timestamp() * 1_000_000)
+
+
+def _when(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, UTC)
+
+
+def _row_state(row: tuple[object, ...]) -> FingerprintState:
+    fp, problem, ticket, state, opened, occ, first, last, delivered, updates, facilities, claims = row
+    return FingerprintState(
+        fingerprint=str(fp),
+        problem_key=str(problem),
+        ticket_id=str(ticket),
+        state=TicketState(str(state)),
+        opened_by=str(opened),
+        occurrences=int(str(occ)),
+        first_seen=_when(int(str(first))),
+        last_seen=_when(int(str(last))),
+        last_delivery_at=_when(int(str(delivered))),
+        updates=int(str(updates)),
+        facilities=frozenset(json.loads(str(facilities))),
+        claims=frozenset(json.loads(str(claims))),
+    )
+
+
+class SqliteLifecycleStore:
+    """`LifecycleStore` on SQLite (WAL, ``synchronous=FULL``), one connection, calls in a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=5)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    async def _run(self, work: Callable[[sqlite3.Connection], R]) -> R:
+        def call() -> R:
+            with self._lock:
+                try:
+                    return work(self._connect())
+                except sqlite3.Error as error:
+                    raise translate_sqlite_error(error) from error
+                except OSError as error:
+                    raise SpoolUnavailable(f"lifecycle store cannot open ({type(error).__name__})") from None
+
+        return await asyncio.to_thread(call)
+
+    async def get(self, fingerprint: str) -> FingerprintState | None:
+        """The state of ``fingerprint``, or None."""
+
+        def work(conn: sqlite3.Connection) -> FingerprintState | None:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM fingerprint_state WHERE fingerprint = ?",  # noqa: S608
+                (fingerprint,),
+            ).fetchone()
+            return None if row is None else _row_state(row)
+
+        return await self._run(work)
+
+    async def save(self, state: FingerprintState) -> None:
+        """Upsert ``state`` and its claim index in one durable transaction."""
+        values = (
+            state.fingerprint,
+            state.problem_key,
+            state.ticket_id,
+            state.state.value,
+            state.opened_by,
+            state.occurrences,
+            _micros(state.first_seen),
+            _micros(state.last_seen),
+            _micros(state.last_delivery_at),
+            state.updates,
+            json.dumps(sorted(state.facilities)),
+            json.dumps(sorted(state.claims)),
+        )
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    f"INSERT OR REPLACE INTO fingerprint_state ({_COLUMNS}) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+                if state.state is TicketState.OPEN:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO fingerprint_claims (token, fingerprint) VALUES (?, ?)",
+                        [(token, state.fingerprint) for token in state.claims],
+                    )
+                else:
+                    conn.execute("DELETE FROM fingerprint_claims WHERE fingerprint = ?", (state.fingerprint,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        await self._run(work)
+
+    async def facilities(self, problem_key: str, since: datetime) -> frozenset[str]:
+        """Facilities of recent states of ``problem_key``."""
+
+        def work(conn: sqlite3.Connection) -> frozenset[str]:
+            rows = conn.execute(
+                "SELECT facilities FROM fingerprint_state WHERE problem_key = ? AND last_seen >= ?",
+                (problem_key, _micros(since)),
+            ).fetchall()
+            return frozenset(item for (text,) in rows for item in json.loads(text))
+
+        return await self._run(work)
+
+    async def find_open_by_claims(self, tokens: frozenset[str]) -> list[FingerprintState]:
+        """Open states holding any of ``tokens`` (the index may lag; the state is checked)."""
+
+        def work(conn: sqlite3.Connection) -> list[FingerprintState]:
+            fingerprints: set[str] = set()
+            for token in tokens:
+                fingerprints.update(
+                    str(fp)
+                    for (fp,) in conn.execute(
+                        "SELECT fingerprint FROM fingerprint_claims WHERE token = ?", (token,)
+                    )
+                )
+            found = []
+            for fp in sorted(fingerprints):
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM fingerprint_state WHERE fingerprint = ?",  # noqa: S608
+                    (fp,),
+                ).fetchone()
+                if row is not None:
+                    state = _row_state(row)
+                    if state.state is TicketState.OPEN and state.claims & tokens:
+                        found.append(state)
+            return found
+
+        return await self._run(work)
+
+    async def aclose(self) -> None:
+        """Close the connection (idempotent)."""
+
+        def work() -> None:
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+        await asyncio.to_thread(work)
