@@ -38,3 +38,24 @@ def _log_everything(caplog: pytest.LogCaptureFixture) -> None:
 
     caplog.set_level(logging.DEBUG)
     caplog.handler.setFormatter(JsonFormatter())
+
+
+def _ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI=true nothing may be skipped for want of a service or of the corpus: a skip fails."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if _ci() and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true (not allowed): {report.longrepr}"
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """The same rule for whole modules skipped at collection."""
+    if _ci() and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"module skipped under CI=true (not allowed): {report.longrepr}"
