@@ -126,7 +126,7 @@ class FhirPollingAdapter:
         self._backoff = Backoff(
             base=min(30.0, instance.interval_seconds), cap=instance.backoff_max_seconds, rng=self._rng
         )
-        self.outage = OutageTracker(instance)
+        self.outage = OutageTracker(instance, store=cursors)
         self._closed = asyncio.Event()
         self.last = CycleReport()
         self.cycles = 0
