@@ -5,7 +5,7 @@ searches run concurrently, at most ``max_concurrency`` at a time, and every requ
 the instance's `RequestGuard` (the same concurrency cap, the request budget, the circuit breaker);
 the pages of one search (Bundle ``next`` links, at most ``max_pages``) are read one after another.
 Each search yields one record per reportable entry, the ``search.mode = outcome`` OperationOutcomes
-of every successful page included. Records reach the consumer
+of every successful page included (less those the instance ignores). Records reach the consumer
 one at a time; a search offers its next record only after its previous one was acknowledged, and a
 record left unacknowledged (the spool could not commit) abandons the cycle. A search's cursor is
 committed only after every record of that search's batch was acknowledged, so a crash or a
@@ -47,6 +47,7 @@ from adapters.fhir.errors import (
     UpstreamUnreachable,
 )
 from adapters.fhir.outage import OutageTracker
+from adapters.fhir.outcome_filter import drop_ignored_outcomes
 from adapters.fhir.protection import Backoff, jittered
 from adapters.fhir.records import high_water, records_from_resource
 from adapters.fhir.validation import validate_resource
@@ -94,6 +95,7 @@ class CycleReport:
     error_code: str | None = None
     retry_after: float | None = None
     abandoned: bool = False
+    ignored_issues: int = 0
     committed: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -279,13 +281,15 @@ class FhirPollingAdapter:
                 raise UpstreamBadResponse("search answer is not a Bundle")
             try:
                 validate_resource(bundle)
+                reportable, ignored = drop_ignored_outcomes(bundle, self.instance)
                 records = records_from_resource(
-                    bundle, vendor=self.instance.vendor, instance=name, origin="poll"
+                    reportable, vendor=self.instance.vendor, instance=name, origin="poll"
                 )
             except InputRejected as error:
                 raise UpstreamBadResponse(f"search Bundle rejected ({error.code})") from None
             pages += 1
             report.pages += 1
+            report.ignored_issues += ignored
             for record in records:
                 offer = _Offer(record, asyncio.get_running_loop().create_future())
                 await queue.put(offer)
