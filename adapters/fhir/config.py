@@ -30,6 +30,12 @@ CERNER_DEFAULT_SEARCHES: tuple[dict[str, object], ...] = (
 )
 
 
+EPIC_ERROR_SYSTEM = "urn:oid:1.2.840.114350.1.13.0.1.7.2.657369"
+# Vendor notes inside successful search Bundles that are not problems (see outcome_filter.py).
+EPIC_DEFAULT_IGNORED_CODES: tuple[str, ...] = (f"{EPIC_ERROR_SYSTEM}|4101",)  # no results
+CERNER_DEFAULT_IGNORED_CODES: tuple[str, ...] = ()
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,6 +114,14 @@ class FhirInstance(_Strict):
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
     initial_lookback_hours: Annotated[float, Field(ge=0)] = 24.0
     start_from: AwareDatetime | None = Field(None, description="First cursor; default now - lookback.")
+    ignored_outcome_codes: list[Annotated[str, Field(min_length=1, max_length=300)]] | None = Field(
+        None,
+        description="Outcome-entry issue codes (`system|code` or `code`) of successful searches that "
+        "raise no ticket; unset: the vendor's defaults (Epic 4101, no results); [] ignores none.",
+    )
+    ignore_information: bool = Field(
+        True, description="Drop `information` issues of outcome entries in successful searches."
+    )
 
     @model_validator(mode="after")
     def _auth_complete(self) -> FhirInstance:
@@ -125,6 +139,13 @@ class FhirInstance(_Strict):
             return list(self.searches)
         defaults = EPIC_DEFAULT_SEARCHES if self.vendor == "epic" else CERNER_DEFAULT_SEARCHES
         return [FhirSearch.model_validate(item) for item in defaults]
+
+    def effective_ignored_outcome_codes(self) -> list[str]:
+        """The configured ignored outcome codes, or the vendor's defaults."""
+        if self.ignored_outcome_codes is not None:
+            return list(self.ignored_outcome_codes)
+        defaults = EPIC_DEFAULT_IGNORED_CODES if self.vendor == "epic" else CERNER_DEFAULT_IGNORED_CODES
+        return list(defaults)
 
     def interval_at(self, moment: datetime) -> float:
         """The poll interval that applies at ``moment``."""

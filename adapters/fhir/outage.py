@@ -7,7 +7,10 @@ outage, and its fingerprint is the same for every outage of the instance, so the
 resolved record is a second ticket with a ``resolved`` tag and the same fingerprint: ticket
 updates (comment and close) belong to the delivery lifecycle, a later issue.
 
-The streak lives in memory: after a restart during an outage the clock starts again.
+With a `CursorStore` the streak is persisted (its start, whether the down record was committed,
+the last error code): after a restart during an outage the clock keeps running from the first
+failure, no second down record is raised, and the resolved record still follows on recovery.
+Without a store (unit tests) the streak lives in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from urllib.parse import urlsplit
 
 from adapters.base import SourceRecord
 from adapters.fhir.config import FhirInstance
+from adapters.fhir.cursors import CursorStore, OutageState
 
 RECORD_TYPE = "fhir-upstream-status"
 
@@ -30,13 +34,30 @@ class OutageTracker:
     since: datetime | None = None
     last_error: str = ""
     reported: bool = False
+    store: CursorStore | None = None
+
+    def __post_init__(self) -> None:
+        if self.store is not None and self.since is None:
+            state = self.store.outage(self.instance.name)
+            if state is not None:
+                self.since, self.reported, self.last_error = state.since, state.reported, state.last_error
+
+    def _save(self) -> None:
+        if self.store is not None and self.since is not None:
+            self.store.save_outage(
+                self.instance.name, OutageState(self.since, self.reported, self.last_error[:64])
+            )
 
     def failure(self, now: datetime, code: str) -> SourceRecord | None:
         """Record a failed poll; the down record while the outage is reportable and not yet
         reported (the caller calls `mark_reported` once it is committed)."""
+        starts = self.since is None
         if self.since is None:
             self.since = now
+        changed = starts or code[:64] != self.last_error[:64]
         self.last_error = code
+        if changed:
+            self._save()
         if self.reported or (now - self.since).total_seconds() < self.instance.outage_after_seconds:
             return None
         return self._record("down", now)
@@ -44,6 +65,7 @@ class OutageTracker:
     def mark_reported(self) -> None:
         """The down record was committed."""
         self.reported = True
+        self._save()
 
     def success(self, now: datetime) -> SourceRecord | None:
         """Record a successful poll; the resolved record when a reported outage just ended (the
@@ -55,7 +77,10 @@ class OutageTracker:
 
     def clear(self) -> None:
         """Forget the streak."""
+        had_streak = self.since is not None
         self.since, self.reported, self.last_error = None, False, ""
+        if had_streak and self.store is not None:
+            self.store.clear_outage(self.instance.name)
 
     def _record(self, state: str, now: datetime) -> SourceRecord:
         assert self.since is not None

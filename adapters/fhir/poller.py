@@ -1,18 +1,23 @@
 """`FhirPollingAdapter`: polls one FHIR instance's searches on a jittered schedule.
 
-Each cycle runs every configured search from its committed ``_lastUpdated`` cursor, follows the
-Bundle ``next`` links (at most ``max_pages``), and yields one record per reportable entry, the
-``search.mode = outcome`` OperationOutcomes of every successful page included. The next record is
-offered only after the previous one was acknowledged; a record left unacknowledged (the spool
-could not commit) abandons the batch. The cursor is committed only after every record of the
-batch was acknowledged, so a crash or a failure re-reads the batch (the spool dedups it).
+Each cycle runs every configured search from its own committed ``_lastUpdated`` cursor. The
+searches run concurrently, at most ``max_concurrency`` at a time, and every request goes through
+the instance's `RequestGuard` (the same concurrency cap, the request budget, the circuit breaker);
+the pages of one search (Bundle ``next`` links, at most ``max_pages``) are read one after another.
+Each search yields one record per reportable entry, the ``search.mode = outcome`` OperationOutcomes
+of every successful page included (less those the instance ignores). Records reach the consumer
+one at a time; a search offers its next record only after its previous one was acknowledged, and a
+record left unacknowledged (the spool could not commit) abandons the cycle. A search's cursor is
+committed only after every record of that search's batch was acknowledged, so a crash or a
+failure re-reads the batch (the spool dedups it).
 
 A page that is not a usable Bundle (HTML, truncated JSON, a 200 carrying an error
-OperationOutcome, JSON that breaks FHIR rules) fails the search without moving its cursor. Failures
-back off (honouring ``Retry-After``, the circuit breaker's reset and the request budget); in peak
-windows the interval is the longer peak interval. A streak of failures older than
-``outage_after_seconds`` yields one upstream-down record; the first success after it yields the
-resolved record.
+OperationOutcome, JSON that breaks FHIR rules) fails its search without moving its cursor; a
+failure of the whole upstream (unreachable, throttled, circuit open, budget spent, token refused)
+stops the cycle's other searches too. Failures back off (honouring ``Retry-After``, the circuit
+breaker's reset and the request budget); in peak windows the interval is the longer peak
+interval. A streak of failures older than ``outage_after_seconds`` yields one upstream-down
+record; the first success after it yields the resolved record.
 """
 
 from __future__ import annotations
@@ -31,13 +36,33 @@ from adapters.errors import InputRejected
 from adapters.fhir.client import FhirClient
 from adapters.fhir.config import FhirInstance, FhirSearch
 from adapters.fhir.cursors import CursorStore
-from adapters.fhir.errors import UpstreamBadResponse, UpstreamError
+from adapters.fhir.errors import (
+    BudgetExhausted,
+    CircuitOpen,
+    TokenRefreshTooSoon,
+    TokenRequestFailed,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamThrottled,
+    UpstreamUnreachable,
+)
 from adapters.fhir.outage import OutageTracker
+from adapters.fhir.outcome_filter import drop_ignored_outcomes
 from adapters.fhir.protection import Backoff, jittered
 from adapters.fhir.records import high_water, records_from_resource
 from adapters.fhir.validation import validate_resource
 
 log = logging.getLogger("rcmgw.fhir.poller")
+# Failures that concern the whole upstream: the other searches of the cycle stop too. A bad answer
+# to one search (HTML, truncated JSON, an error outcome) fails only that search.
+UPSTREAM_WIDE = (
+    UpstreamUnreachable,
+    UpstreamThrottled,
+    CircuitOpen,
+    BudgetExhausted,
+    TokenRequestFailed,
+    TokenRefreshTooSoon,
+)
 
 
 class _Abandoned(Exception):
@@ -53,6 +78,14 @@ class _Acked:
 
 
 @dataclass
+class _Offer:
+    """A record a search task hands to the cycle; ``answer`` becomes whether it was acknowledged."""
+
+    record: SourceRecord
+    answer: asyncio.Future[bool]
+
+
+@dataclass
 class CycleReport:
     """What the last cycle did (for logs, tests and operators)."""
 
@@ -62,6 +95,7 @@ class CycleReport:
     error_code: str | None = None
     retry_after: float | None = None
     abandoned: bool = False
+    ignored_issues: int = 0
     committed: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -94,7 +128,7 @@ class FhirPollingAdapter:
         self._backoff = Backoff(
             base=min(30.0, instance.interval_seconds), cap=instance.backoff_max_seconds, rng=self._rng
         )
-        self.outage = OutageTracker(instance)
+        self.outage = OutageTracker(instance, store=cursors)
         self._closed = asyncio.Event()
         self.last = CycleReport()
         self.cycles = 0
@@ -129,35 +163,46 @@ class FhirPollingAdapter:
         return self._backoff.next_delay(self.last.retry_after)
 
     async def cycle(self) -> AsyncIterator[tuple[SourceRecord, Ack]]:
-        """One pass over every search; yields records, then the outage / recovery record if due."""
+        """One pass over every search; yields records, then the outage / recovery record if due.
+
+        The searches run concurrently, at most ``max_concurrency`` at a time (each request also
+        goes through the instance's `RequestGuard`: the same cap, the budget, the breaker). The
+        pages of one search are read one after another. Records reach the consumer one at a time;
+        a search offers its next record only after its previous one was acknowledged."""
         self.cycles += 1
         report = CycleReport()
         self.last = report
-        for search in self.instance.effective_searches():
-            if self._closed.is_set():
-                return
-            try:
-                async for item in self._search(search, report):
-                    yield item
-            except _Abandoned:
-                report.ok, report.abandoned = False, True
-                log.warning(
-                    "fhir batch abandoned", extra={"instance": self.instance.name, "search": search.resource}
-                )
-                return
-            except UpstreamError as error:
-                report.ok, report.error_code, report.retry_after = False, error.code, error.retry_after
-                log.warning(
-                    "fhir poll failed",
-                    extra={
-                        "instance": self.instance.name,
-                        "search": search.resource,
-                        "code": error.code,
-                        "status": error.status,
-                        "retry_after": error.retry_after,
-                    },
-                )
-                break
+        queue: asyncio.Queue[_Offer | None] = asyncio.Queue()
+        gate = asyncio.Semaphore(self.instance.max_concurrency)
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(self._run_search(search, report, queue, gate, stop))
+            for search in self.instance.effective_searches()
+        ]
+        try:
+            running = len(tasks)
+            while running:
+                offer = await queue.get()
+                if offer is None:
+                    running -= 1
+                    continue
+                acked = _Acked()
+                yield offer.record, acked
+                if not offer.answer.done():
+                    offer.answer.set_result(acked.done)
+                if not acked.done:  # the spool could not commit: no further record this cycle
+                    report.ok, report.abandoned = False, True
+                    break
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+        if self._closed.is_set() or report.abandoned:
+            return
         moment = self._now()
         status = (
             self.outage.success(moment) if report.ok else self.outage.failure(moment, report.error_code or "")
@@ -170,9 +215,54 @@ class FhirPollingAdapter:
             elif acked.done:
                 self.outage.mark_reported()
 
+    async def _run_search(
+        self,
+        search: FhirSearch,
+        report: CycleReport,
+        queue: asyncio.Queue[_Offer | None],
+        gate: asyncio.Semaphore,
+        stop: asyncio.Event,
+    ) -> None:
+        """One search as a task of the cycle; failures land in ``report``; a failure that concerns
+        the whole upstream (or an unacknowledged record) sets ``stop`` for the other searches."""
+        try:
+            async with gate:
+                if stop.is_set() or self._closed.is_set():
+                    return
+                await self._search(search, report, queue, stop)
+        except _Abandoned:
+            report.ok, report.abandoned = False, True
+            stop.set()
+            log.warning(
+                "fhir batch abandoned", extra={"instance": self.instance.name, "search": search.resource}
+            )
+        except UpstreamError as error:
+            if report.ok:
+                report.ok, report.error_code = False, error.code
+            if error.retry_after is not None:
+                report.retry_after = max(report.retry_after or 0.0, error.retry_after)
+            if isinstance(error, UPSTREAM_WIDE):
+                stop.set()
+            log.warning(
+                "fhir poll failed",
+                extra={
+                    "instance": self.instance.name,
+                    "search": search.resource,
+                    "code": error.code,
+                    "status": error.status,
+                    "retry_after": error.retry_after,
+                },
+            )
+        finally:
+            queue.put_nowait(None)
+
     async def _search(
-        self, search: FhirSearch, report: CycleReport
-    ) -> AsyncIterator[tuple[SourceRecord, Ack]]:
+        self,
+        search: FhirSearch,
+        report: CycleReport,
+        queue: asyncio.Queue[_Offer | None],
+        stop: asyncio.Event,
+    ) -> None:
         name = self.instance.name
         since = self._cursors.get(name, search.key) or self.instance.initial_cursor(self._now())
         params: dict[str, str] | None = {
@@ -184,22 +274,26 @@ class FhirPollingAdapter:
         latest: datetime | None = None
         pages = 0
         while url is not None and pages < self.instance.max_pages:
+            if stop.is_set() or self._closed.is_set():
+                return
             bundle = await self._client.get_json(url, params)
             if bundle.get("resourceType") != "Bundle":
                 raise UpstreamBadResponse("search answer is not a Bundle")
             try:
                 validate_resource(bundle)
+                reportable, ignored = drop_ignored_outcomes(bundle, self.instance)
                 records = records_from_resource(
-                    bundle, vendor=self.instance.vendor, instance=name, origin="poll"
+                    reportable, vendor=self.instance.vendor, instance=name, origin="poll"
                 )
             except InputRejected as error:
                 raise UpstreamBadResponse(f"search Bundle rejected ({error.code})") from None
             pages += 1
             report.pages += 1
+            report.ignored_issues += ignored
             for record in records:
-                acked = _Acked()
-                yield record, acked
-                if not acked.done:
+                offer = _Offer(record, asyncio.get_running_loop().create_future())
+                await queue.put(offer)
+                if not await offer.answer:
                     raise _Abandoned
                 report.records += 1
             moment = high_water(bundle)

@@ -221,3 +221,55 @@ async def test_read_stops_promptly_after_aclose(harness: Harness) -> None:
     await harness.adapter.aclose()
     await asyncio.wait_for(task, 5)
     assert seen == []
+
+
+@respx.mock
+async def test_a_restart_during_an_outage_keeps_its_clock_and_its_single_down_ticket(tmp_path: Path) -> None:
+    instance = epic_instance(start_from="2026-11-01T00:00:00Z")
+    respx.post(EPIC_TOKEN).mock(return_value=httpx.Response(200, json=TOKEN_OK))
+    search = respx.get(f"{EPIC_BASE}/ClaimResponse").mock(side_effect=httpx.ConnectError("refused"))
+    first = Harness(tmp_path, instance)
+    assert await first.cycle() == []  # the streak starts at T0
+    first.cursors.close()
+
+    second = Harness(tmp_path, instance)  # restart before the outage was reported
+    second.now = T0 + timedelta(seconds=301)
+    records = await second.cycle()
+    assert [r.facts["upstream.state"] for r in records] == ["down"]
+    assert records[0].facts["upstream.since"] == T0  # the clock did not restart
+    second.cursors.close()
+
+    third = Harness(tmp_path, instance)  # restart after the down ticket was committed
+    third.now = T0 + timedelta(seconds=900)
+    assert await third.cycle() == []  # no second down ticket
+    search.side_effect = None
+    search.return_value = httpx.Response(200, json=searchset([]))
+    third.now = T0 + timedelta(hours=1)
+    records = await third.cycle()
+    assert [r.facts["upstream.state"] for r in records] == ["resolved"]
+    assert records[0].facts["upstream.since"] == T0
+    assert third.cursors.outage(instance.name) is None
+    third.cursors.close()
+
+    fourth = Harness(tmp_path, instance)  # recovered before this restart: nothing pending
+    fourth.now = T0 + timedelta(hours=2)
+    assert await fourth.cycle() == []
+
+
+@respx.mock
+async def test_an_unacknowledged_down_record_is_offered_again_after_a_restart(tmp_path: Path) -> None:
+    instance = epic_instance(outage_after_seconds=0)
+    respx.post(EPIC_TOKEN).mock(return_value=httpx.Response(200, json=TOKEN_OK))
+    respx.get(f"{EPIC_BASE}/ClaimResponse").mock(side_effect=httpx.ConnectError("refused"))
+    first = Harness(tmp_path, instance)
+    down = await first.cycle(ack=False)  # the spool could not commit it
+    assert [r.facts["upstream.state"] for r in down] == ["down"]
+    first.cursors.close()
+    second = Harness(tmp_path, instance)
+    second.now = T0 + timedelta(minutes=5)
+    again = await second.cycle()
+    assert [r.facts["upstream.state"] for r in again] == ["down"]
+    assert again[0].idempotency_id == down[0].idempotency_id  # the spool dedups a repeat
+    state = second.cursors.outage(instance.name)
+    assert state is not None and state.reported and state.since == T0
+    assert state.last_error == "source.fhir_unreachable"
