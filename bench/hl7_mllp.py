@@ -24,12 +24,16 @@ REPO = Path(__file__).resolve().parent.parent
 RCMGW = Path(sys.executable).parent / "rcmgw"
 
 
+DISTINCT = True  # each message its own problem (own account): every AA follows a seal + spool put
+
+
 def dft(control_id: str) -> bytes:
+    account = f"ACCT{control_id}" if DISTINCT else "ACCT77001"
     return (
         f"MSH|^~\\&|EPIC|HOSP|BILL|FAC|20261101120000||DFT^P03^DFT_P03|{control_id}|P|2.5.1\r"
         "EVN|P03|20261101120000\r"
         "PID|1||MRN55501^^^HOSP^MR||DOE^JANE||19700101|F|||1 MAIN ST^^BOSTON^MA^02110||(617)555-0100|||||"
-        "ACCT77001\r"
+        f"{account}\r"
         "PV1|1|O|CLINIC^^^HOSP||||1234^WELBY^MARCUS||||||||||||VIS88001\r"
         "FT1|1|T1001||20261101|20261101|CG||||2|200.00|100.00\r"
         "FT1|2|T1002||20261101|20261101|CG|99213^Office visit^CPT|||1|120.00|120.00\r"
@@ -59,7 +63,7 @@ def baselines(seconds: float) -> dict[str, float]:
     }
 
 
-def start_gateway(home: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_gateway(home: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RCMGW_")}
     env.update(
         {
@@ -68,6 +72,7 @@ def start_gateway(home: Path) -> tuple[subprocess.Popen[bytes], int]:
             "RCMGW_MLLP_PORT": "0",
             "RCMGW_DELIVERY_ENABLED": "false",
             "RCMGW_LOG_LEVEL": "WARNING",
+            **extra_env,
         }
     )
     process = subprocess.Popen([str(RCMGW), "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE)
@@ -138,21 +143,38 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--repeat", action="store_true", help="same problem in every message")
+    parser.add_argument("--no-lifecycle", action="store_true", help="dedup lifecycle off")
+    parser.add_argument("--group-commit-max", type=int, default=None, help="1: commit per message")
+    parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
+    global DISTINCT  # noqa: PLW0603 - a bench switch
+    DISTINCT = not args.repeat
+    extra_env: dict[str, str] = {}
+    if args.no_lifecycle:
+        extra_env["RCMGW_LIFECYCLE__ENABLED"] = "false"
+    if args.group_commit_max is not None:
+        extra_env["RCMGW_MLLP__GROUP_COMMIT_MAX"] = str(args.group_commit_max)
     base = baselines(min(args.seconds, 3.0))
     with tempfile.TemporaryDirectory() as tmp:
-        process, port = start_gateway(Path(tmp))
+        process, port = start_gateway(Path(tmp), extra_env)
         try:
             asyncio.run(closed_loop(port, 2, 1.0))  # warm-up
             accepted, other = asyncio.run(closed_loop(port, args.connections, args.seconds))
             throughput = accepted / args.seconds
-            latencies = asyncio.run(open_loop(port, args.rate, args.seconds, args.connections))
+            latencies = (
+                [0.0]
+                if args.skip_latency
+                else asyncio.run(open_loop(port, args.rate, args.seconds, args.connections))
+            )
         finally:
             process.terminate()
             process.wait(timeout=30)
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    lifecycle = "off" if args.no_lifecycle else "on"
+    print(f"settings: lifecycle {lifecycle}, distinct problems {DISTINCT}, {extra_env}")
     print("parse-only baselines (msg/s): " + ", ".join(f"{k} {v:,.0f}" for k, v in base.items()))
     print(
         f"MLLP sustained, AA after durable commit: {throughput:,.0f} msg/s "

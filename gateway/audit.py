@@ -22,8 +22,8 @@ import hmac
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,6 +96,16 @@ def _clean_details(details: Mapping[str, DetailValue]) -> str:
     return json.dumps(clean, separators=(",", ":"), sort_keys=True)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One record to append (`SqliteAuditLog.append_many`); details follow the `append` rules."""
+
+    event: str
+    actor: str
+    outcome: str = "ok"
+    details: Mapping[str, DetailValue] = field(default_factory=dict)
+
+
 class SqliteAuditLog:
     """The audit log on SQLite. Safe to share between tasks; one writer at a time."""
 
@@ -133,27 +143,46 @@ class SqliteAuditLog:
 
     def append(self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue) -> AuditRecord:
         """Append one record durably and return it."""
-        details_json = _clean_details(details)
+        [record] = self.append_many([AuditEntry(event, actor, outcome, details)])
+        return record
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Append several records, chained in order, in ONE durable transaction (group commit);
+        returns them after the commit."""
+        if not entries:
+            return []
+        prepared = [(entry, _clean_details(entry.details)) for entry in entries]
         at = self._clock().astimezone(UTC).isoformat(timespec="microseconds")
+        rows: list[tuple[int, str, str, str, str, str, str]] = []
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, previous = (row[0] + 1, row[1]) if row else (1, GENESIS)
-                mac = _mac(self._key, previous, _canonical((seq, at, event, actor, outcome, details_json)))
-                conn.execute(
+                seq, previous = (row[0], row[1]) if row else (0, GENESIS)
+                for entry, details_json in prepared:
+                    seq += 1
+                    fields = (seq, at, entry.event, entry.actor, entry.outcome, details_json)
+                    previous = _mac(self._key, previous, _canonical(fields))
+                    rows.append((*fields, previous))
+                conn.executemany(
                     "INSERT INTO audit_log (seq, at, event, actor, outcome, details, mac)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (seq, at, event, actor, outcome, details_json, mac),
+                    rows,
                 )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        return AuditRecord(
-            seq, datetime.fromisoformat(at), event, actor, outcome, json.loads(details_json), mac
-        )
+        when = datetime.fromisoformat(at)
+        return [
+            AuditRecord(seq, when, event, actor, outcome, json.loads(details_json), mac)
+            for seq, _, event, actor, outcome, details_json, mac in rows
+        ]
+
+    async def record_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """`append_many` off the event loop."""
+        return await asyncio.to_thread(self.append_many, entries)
 
     async def record(
         self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue

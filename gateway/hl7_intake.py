@@ -5,7 +5,9 @@ Per message, in order, each on its own:
 - parse error or failed validation -> raw message quarantined (encrypted), ``AE`` (``CE``) + ERR;
 - unsupported type, version or processing id -> quarantined, ``AR`` (``CR``) + ERR;
 - a ticket-worthy problem (`normalizers.hl7v2_rules`) -> `IngestPipeline.ingest` (normalize, seal,
-  durable spool commit) and only then ``AA`` (``CA``);
+  durable spool commit) and only then ``AA`` (``CA``); concurrent connections share those commits
+  (`gateway.group_ingest.GroupIngest`: one spool, audit and lifecycle transaction per group, each
+  ACK only after the commits holding its message);
 - no problem -> ``AA`` at once, without a spool write or an audit record: nothing was accepted
   that must survive a crash, and the sender keeps the message (docs/hl7v2.md says why);
 - spool unavailable -> ``AE`` (``CE``) with ERR 207 "transient"; the rest of the input is not
@@ -28,6 +30,7 @@ from adapters.hl7v2.intake import ParsedMessage, parse_input
 from adapters.hl7v2.message import Chunk, decode, lines_of
 from adapters.hl7v2.mllp import FrameTooLarge
 from fallback.errors import SpoolError
+from gateway.group_ingest import GroupIngest
 from gateway.pipeline import IngestPipeline, RecordQuarantined
 from gateway.quarantine import Quarantine
 from normalizers.hl7v2 import with_problems
@@ -50,8 +53,16 @@ class IntakeResult:
 class Hl7Intake:
     """Turns HL7 v2 inputs into ACKs (see the module docstring)."""
 
-    def __init__(self, pipeline: IngestPipeline, quarantine: Quarantine, rules: Hl7TicketRules) -> None:
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        quarantine: Quarantine,
+        rules: Hl7TicketRules,
+        *,
+        group: GroupIngest | None = None,
+    ) -> None:
         self._pipeline = pipeline
+        self._group = group or GroupIngest(pipeline)
         self._quarantine = quarantine
         self._rules = rules
 
@@ -123,7 +134,7 @@ class Hl7Intake:
         problems = find_problems(message.record, self._rules)
         if problems:
             try:
-                await self._pipeline.ingest(with_problems(message.record, problems))
+                await self._group.ingest(with_problems(message.record, problems))
             except RecordQuarantined as quarantined:
                 ack_error = AckError(
                     "207",

@@ -12,7 +12,7 @@ Contract (``tests/gateway/test_lifecycle_pipeline.py`` runs every test on both i
 
 - ``get(fingerprint)`` the saved state or None; ``save(state)`` upserts it and returns only after
   a durable commit (the pipeline acknowledges its source after that); `SpoolUnavailable` when it
-  cannot commit.
+  cannot commit. ``save_many(states)`` does the same for several states in ONE commit.
 - ``facilities(problem_key, since)`` the facilities of every state of that problem last seen at or
   after ``since``.
 - ``find_open_by_claims(tokens)`` the OPEN states whose claims include any of ``tokens``.
@@ -25,7 +25,7 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -74,6 +74,10 @@ class LifecycleStore(Protocol):
         """Upsert ``state``; returns after a durable commit."""
         ...
 
+    async def save_many(self, states: Sequence[FingerprintState]) -> None:
+        """`save` for several states in ONE durable commit (group ingest)."""
+        ...
+
     async def facilities(self, problem_key: str, since: datetime) -> frozenset[str]:
         """Facilities where ``problem_key`` was seen at or after ``since``."""
         ...
@@ -103,6 +107,12 @@ class MemoryLifecycleStore:
         self.states[state.fingerprint] = state
         self.saves += 1
 
+    async def save_many(self, states: Sequence[FingerprintState]) -> None:
+        """Keep every state, in order (one "commit")."""
+        for state in states:
+            self.states[state.fingerprint] = state
+        self.saves += 1
+
     async def facilities(self, problem_key: str, since: datetime) -> frozenset[str]:
         """Facilities of recent states of ``problem_key``."""
         found: set[str] = set()
@@ -117,6 +127,35 @@ class MemoryLifecycleStore:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def _upsert(conn: sqlite3.Connection, state: FingerprintState) -> None:
+    values = (
+        state.fingerprint,
+        state.problem_key,
+        state.ticket_id,
+        state.state.value,
+        state.opened_by,
+        state.occurrences,
+        _micros(state.first_seen),
+        _micros(state.last_seen),
+        _micros(state.last_delivery_at),
+        state.updates,
+        json.dumps(sorted(state.facilities)),
+        json.dumps(sorted(state.claims)),
+    )
+    conn.execute(
+        f"INSERT OR REPLACE INTO fingerprint_state ({_COLUMNS}) "  # noqa: S608
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        values,
+    )
+    if state.state is TicketState.OPEN:
+        conn.executemany(
+            "INSERT OR IGNORE INTO fingerprint_claims (token, fingerprint) VALUES (?, ?)",
+            [(token, state.fingerprint) for token in state.claims],
+        )
+    else:
+        conn.execute("DELETE FROM fingerprint_claims WHERE fingerprint = ?", (state.fingerprint,))
 
 
 def _micros(value: datetime) -> int:
@@ -189,36 +228,18 @@ class SqliteLifecycleStore:
 
     async def save(self, state: FingerprintState) -> None:
         """Upsert ``state`` and its claim index in one durable transaction."""
-        values = (
-            state.fingerprint,
-            state.problem_key,
-            state.ticket_id,
-            state.state.value,
-            state.opened_by,
-            state.occurrences,
-            _micros(state.first_seen),
-            _micros(state.last_seen),
-            _micros(state.last_delivery_at),
-            state.updates,
-            json.dumps(sorted(state.facilities)),
-            json.dumps(sorted(state.claims)),
-        )
+        await self.save_many([state])
+
+    async def save_many(self, states: Sequence[FingerprintState]) -> None:
+        """Upsert every state (in order) and their claim index in ONE durable transaction."""
+        if not states:
+            return
 
         def work(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute(
-                    f"INSERT OR REPLACE INTO fingerprint_state ({_COLUMNS}) "  # noqa: S608
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    values,
-                )
-                if state.state is TicketState.OPEN:
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO fingerprint_claims (token, fingerprint) VALUES (?, ?)",
-                        [(token, state.fingerprint) for token in state.claims],
-                    )
-                else:
-                    conn.execute("DELETE FROM fingerprint_claims WHERE fingerprint = ?", (state.fingerprint,))
+                for state in states:
+                    _upsert(conn, state)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -8,6 +8,7 @@ import ssl
 
 from adapters.hl7v2.mllp import MllpListener
 from gateway.dataflow import PHI, FlowEdge, FlowNode, FlowPart
+from gateway.group_ingest import GroupIngest
 from gateway.hl7_intake import Hl7Intake, fallback_ack
 from gateway.mllp_settings import MllpSettings
 from gateway.runtime import Runtime
@@ -76,7 +77,8 @@ class MllpService:
     async def start(self, runtime: Runtime) -> None:
         """Start serving MLLP with the runtime's pipeline and quarantine."""
         self.bind()
-        intake = Hl7Intake(runtime.pipeline, runtime.quarantine, self._settings.tickets)
+        group = GroupIngest(runtime.pipeline, max_group=self._settings.group_commit_max)
+        intake = Hl7Intake(runtime.pipeline, runtime.quarantine, self._settings.tickets, group=group)
         self._listener = MllpListener(
             intake.handle_frame,
             ssl_context=build_ssl_context(self._settings),

@@ -34,6 +34,11 @@ class MllpSettings(BaseModel):
     idle_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
         300.0, description="Close a connection that sends nothing for this long."
     )
+    group_commit_max: Annotated[int, Field(ge=1, le=4096)] = Field(
+        256,
+        description="Most messages of concurrent connections sharing one durable commit (1: a "
+        "commit per message); each ACK still follows the commit holding its message.",
+    )
     tls_cert_file: Path | None = Field(None, description="PEM certificate: serve MLLP over TLS.")
     tls_key_file: Path | None = Field(None, description="PEM private key of `tls_cert_file`.")
     tls_client_ca_file: Path | None = Field(

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from adapters.base import Ack, SourceRecord
 from fallback.spool import PutRequest, PutResult, SpoolBackend
-from gateway.audit import SqliteAuditLog
+from gateway.audit import AuditEntry, SqliteAuditLog
 from gateway.lifecycle_flow import LifecycleGate, Plan
+from gateway.lifecycle_pending import PendingStates
 from gateway.quarantine import Quarantine
 from normalizers.draft import TicketDraft
 from normalizers.errors import NormalizationError
@@ -114,21 +115,89 @@ class IngestPipeline:
                 "control_ids": dict(record.control_ids),
             },
         )
-        report = sealed.ticket.payload.redaction
-        extra = {"lifecycle": lifecycle} if lifecycle else {}
-        await self._audit.record(
-            "input.spooled",
-            actor=record.source_system,
-            record_type=record.record_type,
-            ticket_id=sealed.ticket.id,
-            fingerprint=sealed.ticket.fingerprint,
-            new_ticket=put.created,
-            redacted=sum(report.counts.values()),
-            policy=report.policy_version,
-            **extra,
-            **{f"control.{key}": value for key, value in record.control_ids.items()},
-        )
+        await self._audit.record_many([_spooled_entry(record, sealed, put, lifecycle)])
         return put
+
+    async def ingest_group(self, records: Sequence[SourceRecord]) -> list[IngestResult | RecordQuarantined]:
+        """`ingest` for records from CONCURRENT callers (`gateway.group_ingest`): every sealed
+        ticket goes into ONE spool transaction, every ``input.spooled`` audit record (one per
+        ticket, as `ingest` writes them) into ONE audit transaction and, with the dedup lifecycle
+        on, every state into ONE lifecycle transaction, in that order (the order `ingest` uses, so
+        a crash in between re-runs the same decisions on redelivery). Returns one outcome per
+        record, in order, only after all commits; `fallback.errors.SpoolError` propagates (then
+        none of the group may be acknowledged). With the lifecycle on, the group holds its lock and
+        plans each record seeing the states planned before it in the group."""
+        outcomes: list[IngestResult | RecordQuarantined | None] = [None] * len(records)
+        if self._lifecycle is None:
+            prepared = self.seal_many(records)
+            plans: list[tuple[int, Plan]] = []
+            for index, (record, item) in enumerate(zip(records, prepared, strict=True)):
+                if isinstance(item, NormalizationError):
+                    outcomes[index] = await self._quarantine_record(record, item)
+                else:
+                    plans.append((index, Plan(None, item.ticket.id, item.ticket.fingerprint, (item,))))
+            await self._commit_group(records, plans, outcomes)
+        else:
+            async with self._lifecycle.lock:
+                pending = PendingStates(self._lifecycle.store)
+                gate = LifecycleGate(pending, self._lifecycle.policy, clock=self._lifecycle.clock)
+                plans = []
+                for index, record in enumerate(records):
+                    try:
+                        plan = await gate.plan(record, self._normalizer.normalize(record), self._sealer)
+                    except NormalizationError as error:
+                        outcomes[index] = await self._quarantine_record(record, error)
+                        continue
+                    pending.stage(plan.saves)
+                    plans.append((index, plan))
+                await self._commit_group(records, plans, outcomes)
+                await pending.commit()
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _commit_group(
+        self,
+        records: Sequence[SourceRecord],
+        plans: Sequence[tuple[int, Plan]],
+        outcomes: list[IngestResult | RecordQuarantined | None],
+    ) -> None:
+        """Spool every delivery of ``plans`` in one transaction, audit them in one, fill outcomes."""
+        flat = [(index, plan, sealed) for index, plan in plans for sealed in plan.deliveries]
+        requests = [PutRequest(sealed.ticket, sealed.dedup_key, self._sinks) for _, _, sealed in flat]
+        puts = await self._spool.put_many(requests)
+        entries: list[AuditEntry] = []
+        created_any = False
+        by_index: dict[int, tuple[bool, tuple[str, ...]]] = {}
+        for (index, plan, sealed), put in zip(flat, puts, strict=True):
+            record = records[index]
+            action = plan.action.value if plan.action else None
+            log.info(
+                "ticket spooled",
+                extra={
+                    "ticket_id": sealed.ticket.id,
+                    "fingerprint": sealed.ticket.fingerprint,
+                    "new_ticket": put.created,
+                    "record_type": record.record_type,
+                    "category": sealed.ticket.payload.category,
+                    "control_ids": dict(record.control_ids),
+                },
+            )
+            entries.append(_spooled_entry(record, sealed, put, action))
+            created, ids = by_index.get(index, (False, ()))
+            by_index[index] = (created or put.created, (*ids, *put.entry_ids))
+            created_any = created_any or put.created
+        if entries:
+            await self._audit.record_many(entries)
+        for index, plan in plans:
+            created, ids = by_index.get(index, (False, ()))
+            outcomes[index] = IngestResult(
+                ticket_id=plan.ticket_id,
+                fingerprint=plan.fingerprint,
+                created=created,
+                entry_ids=ids,
+                action=plan.action.value if plan.action else ("open" if self._lifecycle is None else "none"),
+            )
+        if created_any:
+            self._on_spooled()
 
     async def _ingest_lifecycle(
         self, record: SourceRecord, lifecycle: LifecycleGate, draft: TicketDraft, ack: Ack | None
@@ -262,3 +331,22 @@ class IngestPipeline:
         quarantined = RecordQuarantined(receipt.quarantine_id, error.code)
         quarantined.__cause__ = error
         return quarantined
+
+
+def _spooled_entry(
+    record: SourceRecord, sealed: SealResult, put: PutResult, lifecycle: str | None
+) -> AuditEntry:
+    """The ``input.spooled`` audit record of one spooled ticket (ids and codes only)."""
+    report = sealed.ticket.payload.redaction
+    details: dict[str, str | int | bool | None] = {
+        "record_type": record.record_type,
+        "ticket_id": sealed.ticket.id,
+        "fingerprint": sealed.ticket.fingerprint,
+        "new_ticket": put.created,
+        "redacted": sum(report.counts.values()),
+        "policy": report.policy_version,
+    }
+    if lifecycle:
+        details["lifecycle"] = lifecycle
+    details.update({f"control.{key}": value for key, value in record.control_ids.items()})
+    return AuditEntry("input.spooled", record.source_system, "ok", details)

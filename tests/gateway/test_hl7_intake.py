@@ -147,6 +147,7 @@ def test_spool_unavailable_answers_transient_and_accepts_nothing(
                 raise SpoolUnavailable("spool storage failed (SQLITE_FULL)")
 
             monkeypatch.setattr(runtime.spool, "put", broken)
+            monkeypatch.setattr(runtime.spool, "put_many", broken)  # the group-commit path
             intake = Hl7Intake(runtime.pipeline, runtime.quarantine, settings.mllp.tickets)
             data = (FIXTURES / "dft-missing-ft1-7.hl7").read_bytes() * 2
             result = await intake.handle(data)

@@ -1,0 +1,71 @@
+"""`PendingStates`: a `LifecycleStore` view for planning a GROUP of records (`IngestPipeline.
+ingest_group`): reads see the saved states overlaid with the states planned earlier in the group,
+so two records of one fingerprint in one group decide exactly as they would one after the other
+(the first opens, the second is absorbed); `commit` saves the group's states in ONE durable
+transaction (``save_many``) after the group's deliveries are spooled."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from gateway.lifecycle_store import LifecycleStore
+from normalizers.lifecycle import FingerprintState, TicketState
+
+
+class PendingStates:
+    """Saved states + the states staged by the current group (latest wins)."""
+
+    def __init__(self, store: LifecycleStore) -> None:
+        self._store = store
+        self._pending: dict[str, FingerprintState] = {}
+        self._order: list[FingerprintState] = []
+
+    def stage(self, states: Iterable[FingerprintState]) -> None:
+        """Make ``states`` visible to later reads of this group and queue them for `commit`."""
+        for state in states:
+            self._pending[state.fingerprint] = state
+            self._order.append(state)
+
+    async def commit(self) -> None:
+        """Save every staged state (in staging order, latest per fingerprint wins) in one commit."""
+        if self._order:
+            await self._store.save_many(list(self._pending.values()))
+            self._order.clear()
+
+    async def get(self, fingerprint: str) -> FingerprintState | None:
+        """The staged state of ``fingerprint``, else the saved one."""
+        staged = self._pending.get(fingerprint)
+        return staged if staged is not None else await self._store.get(fingerprint)
+
+    async def save(self, state: FingerprintState) -> None:
+        """Stage ``state`` (saved by `commit`)."""
+        self.stage([state])
+
+    async def save_many(self, states: Sequence[FingerprintState]) -> None:
+        """Stage ``states`` (saved by `commit`)."""
+        self.stage(states)
+
+    async def facilities(self, problem_key: str, since: datetime) -> frozenset[str]:
+        """Saved facilities of ``problem_key`` plus those of staged states seen since ``since``."""
+        found = set(await self._store.facilities(problem_key, since))
+        for state in self._pending.values():
+            if state.problem_key == problem_key and state.last_seen >= since:
+                found |= state.facilities
+        return frozenset(found)
+
+    async def find_open_by_claims(self, tokens: frozenset[str]) -> list[FingerprintState]:
+        """Open states holding any of ``tokens``, staged versions replacing saved ones."""
+        found: dict[str, FingerprintState] = {}
+        for state in await self._store.find_open_by_claims(tokens):
+            found[state.fingerprint] = self._pending.get(state.fingerprint, state)
+        for fingerprint, state in self._pending.items():
+            found.setdefault(fingerprint, state)
+        return [
+            state
+            for _, state in sorted(found.items())
+            if state.state is TicketState.OPEN and state.claims & tokens
+        ]
+
+    async def aclose(self) -> None:
+        """The underlying store is not this view's to close."""
