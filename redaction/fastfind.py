@@ -14,10 +14,15 @@ of redacting a structured record. These searches give the same answers without c
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import re
 from collections.abc import Iterator
 from datetime import date
 
-from redaction.detectors.dates import DATE_PATTERN, matched_date
+from redaction.detectors.dates import written_dates
+
+_ALNUM_RUN = re.compile(r"[^\W_]+")  # runs of str.isalnum() characters (\w minus "_")
 
 
 def _same_class(a: str, b: str) -> bool:
@@ -29,19 +34,37 @@ class IdSearch:
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._positions = [index for index, char in enumerate(text) if char.isalnum()]
-        self._folded = "".join(text[index] for index in self._positions).upper()
+        # The text's letters and digits, as runs: run i starts at text offset ``_run_at[i]`` and at
+        # offset ``_run_offset[i]`` of the folded string. Positions are computed on demand.
+        runs = [(match.start(), match.group()) for match in _ALNUM_RUN.finditer(text)]
+        joined = "".join(run for _, run in runs)
+        folded = joined.upper()
+        self._exact = len(folded) == len(joined)
+        if self._exact:
+            self._run_at = [start for start, _ in runs]
+            self._run_offset = list(itertools.accumulate((len(run) for _, run in runs[:-1]), initial=0))
+        else:  # upper() changed a length ("ß" -> "SS"): one run per character
+            chars = [(start + i, char.upper()) for start, run in runs for i, char in enumerate(run)]
+            self._run_at = [start for start, _ in chars]
+            self._run_offset = list(itertools.accumulate((len(up) for _, up in chars[:-1]), initial=0))
+        self._folded = folded
+
+    def _position(self, index: int) -> int:
+        run = bisect.bisect_right(self._run_offset, index) - 1
+        return self._run_at[run] + (index - self._run_offset[run] if self._exact else 0)
 
     def find(self, chars: str, max_gap: int | None) -> Iterator[tuple[int, int]]:
         """``(start, end)`` of each occurrence of ``chars``; ``max_gap`` None allows any separator run."""
         if not chars:
             return
-        text, positions, length = self._text, self._positions, len(chars)
+        text, length, position = self._text, len(chars), self._position
         at = self._folded.find(chars)
         while at != -1:
-            start, end = positions[at], positions[at + length - 1] + 1
-            spaced = max_gap is None or all(
-                positions[i + 1] - positions[i] <= max_gap + 1 for i in range(at, at + length - 1)
+            start, end = position(at), position(at + length - 1) + 1
+            spaced = (
+                max_gap is None
+                or (self._exact and end - start == length)
+                or all(position(i + 1) - position(i) <= max_gap + 1 for i in range(at, at + length - 1))
             )
             before_ok = start == 0 or not _same_class(text[start - 1], chars[0])
             after_ok = end == len(text) or not _same_class(text[end], chars[-1])
@@ -54,11 +77,7 @@ class DateSearch:
     """Every written date of one text with the day it denotes."""
 
     def __init__(self, text: str) -> None:
-        self._dates: list[tuple[int, int, date]] = []
-        for match in DATE_PATTERN.finditer(text):
-            day = matched_date(match)
-            if day is not None:
-                self._dates.append((match.start(), match.end(), day))
+        self._dates = written_dates(text)
 
     def find(self, day: date) -> Iterator[tuple[int, int]]:
         """``(start, end)`` of each written form of ``day``."""

@@ -6,6 +6,7 @@ short, upper case and stable: changing one changes every token of that kind.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 
@@ -37,8 +38,14 @@ class IdentifierKind(StrEnum):
     @classmethod
     def parse(cls, label: str) -> IdentifierKind:
         """The kind for a label or member name (``"SSN"``, ``"member_id"``); unknown -> OTHER_ID."""
-        upper = label.strip().upper()
-        for kind in cls:
-            if upper in (kind.value, kind.name):
-                return kind
-        return cls.OTHER_ID
+        return _labels().get(label.strip().upper(), cls.OTHER_ID)
+
+
+@functools.cache
+def _labels() -> dict[str, IdentifierKind]:
+    """Upper-case value and member name -> kind (the first kind wins, as in declaration order)."""
+    found: dict[str, IdentifierKind] = {}
+    for kind in IdentifierKind:
+        found.setdefault(kind.value, kind)
+        found.setdefault(kind.name, kind)
+    return found

@@ -20,6 +20,7 @@ linear in the text for each identifier.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,6 +105,14 @@ def variants_pattern(kind: IdentifierKind, value: str) -> str | None:
     return _text_pattern(value)
 
 
+@functools.lru_cache(maxsize=4096)
+def compile_ignorecase(source: str) -> re.Pattern[str]:
+    """``re.compile(source, re.IGNORECASE)``, memoized: the same patient's or payer's names come
+    back record after record, and compiling a pattern costs far more than scanning a text with it
+    (``re``'s own cache holds only 512 patterns, shared with every other module)."""
+    return re.compile(source, re.IGNORECASE)
+
+
 @dataclass(frozen=True, slots=True)
 class KnownMatch:
     """Identifier number ``index`` (position in the record's list) was found at ``[start, end)``."""
@@ -140,7 +149,7 @@ class KnownValueMatcher:
             if source is None or source in seen:
                 continue
             seen.add(source)
-            self._patterns.append((index, re.compile(source, re.IGNORECASE)))
+            self._patterns.append((index, compile_ignorecase(source)))
 
     def find(self, text: str) -> list[KnownMatch]:
         """Every match of every identifier in ``text``."""

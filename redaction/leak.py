@@ -24,7 +24,7 @@ from datetime import date
 from redaction.date_forms import date_variants_pattern, parse_date
 from redaction.fastfind import DateSearch, IdSearch
 from redaction.kinds import IdentifierKind
-from redaction.known import id_pattern, text_pattern
+from redaction.known import compile_ignorecase, id_pattern, text_pattern
 from redaction.normalize import ValueFamily, family_of, name_parts, normalize, words
 from redaction.pseudonym import TOKEN_PATTERN
 
@@ -98,7 +98,7 @@ class LeakChecker:
             probe = _probe_source(kind, value)
             if probe is not None:
                 source, casefolded = probe
-                self._probes.append(_Probe(index, re.compile(source, re.IGNORECASE), casefolded))
+                self._probes.append(_Probe(index, compile_ignorecase(source), casefolded))
 
     def first_leak(self, texts: Mapping[str, str]) -> Leak | None:
         """The first identifier still present in any of ``texts``, or None when all are clean."""

@@ -97,15 +97,20 @@ class Pseudonymizer:
         ``kept`` (upper-case letters and digits, at most 6) is a public part written into the label
         as ``[KIND_KEPT:XXXX-XXXX]`` (`redaction.render`); it does not change the code.
         """
+        return self.token_pair(kind, value, kept=kept)[1]
+
+    def token_pair(self, kind: IdentifierKind, value: str, *, kept: str | None = None) -> tuple[str, str]:
+        """``(token(kind, value), token(kind, value, kept=kept))`` with one HMAC."""
         label = kind.value
         message = _TOKEN_DOMAIN + label.encode("ascii") + b"\x00" + normalize(kind, value).encode("utf-8")
-        mac = hmac.new(self._key.secret, message, hashlib.sha256).digest()
+        mac = hmac.digest(self._key.secret, message, "sha256")
         code = base64.b32encode(mac[:5]).decode("ascii")
-        if kept is not None:
-            if not (kept.isascii() and kept.isalnum() and kept.upper() == kept and len(kept) <= 6):
-                raise ValueError("a kept part is at most 6 upper-case letters or digits")
-            label = f"{label}_{kept}"
-        return f"[{label}:{code[:4]}-{code[4:]}]"
+        plain = f"[{label}:{code[:4]}-{code[4:]}]"
+        if kept is None:
+            return plain, plain
+        if not (kept.isascii() and kept.isalnum() and kept.upper() == kept and len(kept) <= 6):
+            raise ValueError("a kept part is at most 6 upper-case letters or digits")
+        return plain, f"[{label}_{kept}:{code[:4]}-{code[4:]}]"
 
     def digest(self, data: bytes) -> str:
         """A keyed digest of ``data`` (32 hex characters), for dedup keys of raw PHI-bearing inputs."""

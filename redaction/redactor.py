@@ -182,17 +182,23 @@ class Redactor:
 
     def redact(self, identifiers: Sequence[Identifier], texts: Mapping[str, str]) -> RedactionOutcome:
         """Tokens for ``identifiers`` and redacted copies of ``texts`` (field name -> text)."""
-        tokens = tuple(self._pseudonymizer.token(item.kind, item.value) for item in identifiers)
+        pairs = [self._renderer.render_pair(item.kind, item.value) for item in identifiers]
+        tokens = tuple(pair[0] for pair in pairs)
+        rendered = tuple(pair[1] for pair in pairs)
         counts: Counter[str] = Counter(item.kind.value for item in identifiers)
         values = [(item.kind, item.value) for item in identifiers]
         matcher = KnownValueMatcher(values)
-        rendered = tuple(self._renderer.render(item.kind, item.value) for item in identifiers)
         redacted: dict[str, str] = {}
         findings: dict[str, tuple[Finding, ...]] = {}
+        done: dict[str, str] = {}  # text -> the first field that held it (redaction is per text)
         for name, text in texts.items():
-            redacted[name], findings[name] = self._redact_field(
-                name, text, identifiers, rendered, matcher, ()
-            )
+            if text in done:
+                redacted[name], findings[name] = redacted[done[text]], findings[done[text]]
+            else:
+                done[text] = name
+                redacted[name], findings[name] = self._redact_field(
+                    name, text, identifiers, rendered, matcher, ()
+                )
             counts.update(finding.kind.value for finding in findings[name])
         self._check_leaks(identifiers, values, redacted)
         self._observe(identifiers, tokens, rendered, texts, findings)
@@ -225,7 +231,8 @@ class Redactor:
         marked = [Identifier(mark.kind, text[mark.start : mark.end], mark.field) for mark in marks]
         everything = [*marked, *identifiers]
         values = [(item.kind, item.value) for item in everything]
-        rendered = tuple(self._renderer.render(item.kind, item.value) for item in everything)
+        pairs = [self._renderer.render_pair(item.kind, item.value) for item in everything]
+        rendered = tuple(pair[1] for pair in pairs)
         structural = [
             _Candidate(mark.start, mark.end, mark.kind, rendered[i], "structural", None, i)
             for i, mark in enumerate(marks)
@@ -234,7 +241,7 @@ class Redactor:
             "text", text, everything, rendered, KnownValueMatcher(values), structural, quiet
         )
         self._check_leaks(everything, values, {"text": redacted})
-        tokens = tuple(self._pseudonymizer.token(item.kind, item.value) for item in everything)
+        tokens = tuple(pair[0] for pair in pairs)
         self._observe(everything, tokens, rendered, {"text": text}, {"text": findings})
         return redacted, findings
 

@@ -69,3 +69,7 @@ class TokenRenderer:
     def render(self, kind: IdentifierKind, value: str) -> str:
         """The text token for ``value`` as ``kind``."""
         return self._pseudonymizer.token(kind, value, kept=self.kept(kind, value))
+
+    def render_pair(self, kind: IdentifierKind, value: str) -> tuple[str, str]:
+        """``(pseudonymizer.token(kind, value), render(kind, value))`` with one HMAC."""
+        return self._pseudonymizer.token_pair(kind, value, kept=self.kept(kind, value))

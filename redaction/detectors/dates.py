@@ -21,6 +21,7 @@ left alone.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -91,6 +92,21 @@ def matched_date(match: re.Match[str]) -> date | None:
     return make_date(int(match["yy"]), _month(match["ym"]), 1)
 
 
+@functools.lru_cache(maxsize=32)
+def written_dates(text: str) -> tuple[tuple[int, int, date], ...]:
+    """``(start, end, day)`` of every written date in ``text`` (the date detector's pattern).
+
+    Memoized for the last few texts: the date detector, the known-value layer and the leak check
+    all scan the same text for dates, so one record costs one scan.
+    """
+    found: list[tuple[int, int, date]] = []
+    for match in DATE_PATTERN.finditer(text):
+        day = matched_date(match)
+        if day is not None:
+            found.append((match.start(), match.end(), day))
+    return tuple(found)
+
+
 class DateDetector:
     """Finds dates (kind DATE) in every common written form; see the module docstring."""
 
@@ -98,6 +114,6 @@ class DateDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every real calendar date written in ``text`` (years alone are not dates)."""
-        for match in DATE_PATTERN.finditer(text):
-            if matched_date(match) is not None and DATE_LABELS.nearest(text, match.start()) != "system":
-                yield Span(match.start(), match.end(), IdentifierKind.DATE)
+        for start, end, _ in written_dates(text):
+            if DATE_LABELS.nearest(text, start) != "system":
+                yield Span(start, end, IdentifierKind.DATE)
