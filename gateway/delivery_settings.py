@@ -96,6 +96,9 @@ class SinkConfig(BaseModel):
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     rate_limit: str | float | None = Field(None, description="A preset name or requests per second.")
     circuit_breaker: bool = Field(True, description="Stop trying while the sink keeps failing.")
+    concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
+        1, description="Sends in flight at once within a leased batch (1: one by one, in order)."
+    )
     options: dict[str, object] = Field(default_factory=dict, description="Kind-specific extras.")
 
     @field_validator("url")

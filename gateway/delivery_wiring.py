@@ -158,6 +158,7 @@ def build_worker(
         breaker=breaker,
         limiter=limiter,
         on_settled=audit_hook(audit),
+        concurrency=config.concurrency if config else 1,
     )
 
 
