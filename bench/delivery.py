@@ -4,7 +4,7 @@
 
 Spools N tickets (default 100,000) in the SQLite spool (group commit), then runs WORKERS delivery
 workers (default 4, distinct lease owners, one `WebhookSink` each, up to CONCURRENCY sends in flight
-per worker, default 32, batches of 200 settled in one transaction) until every entry is DELIVERED.
+per worker, default 1, batches of 200 settled in one transaction) until every entry is DELIVERED.
 The receiver is a minimal asyncio HTTP/1.1 server in a separate process that answers 200 to every
 POST. Prints tickets/s (target >= 3,000/s) and, as the same-run baseline, one worker sending one by
 one (concurrency 1; still with batched settlement).
@@ -117,6 +117,6 @@ if __name__ == "__main__":
         main(
             int(sys.argv[1]) if len(sys.argv) > 1 else 100_000,
             int(sys.argv[2]) if len(sys.argv) > 2 else 4,
-            int(sys.argv[3]) if len(sys.argv) > 3 else 32,
+            int(sys.argv[3]) if len(sys.argv) > 3 else 1,
         )
     )
