@@ -17,6 +17,7 @@ from normalizers.sealed import SealedTicket
 
 _REMEMBER: Final = 100_000
 USER_AGENT: Final = "rcm-gateway/0.1"
+_POOL: Final = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30.0)
 
 
 class HttpSink:
@@ -49,6 +50,7 @@ class HttpSink:
                 transport=self._transport,
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=False,
+                limits=_POOL,  # keep-alive connections reused across sends, concurrent ones too
             )
 
     async def aclose(self) -> None:

@@ -25,6 +25,7 @@ from fallback.spool import (
     PutRequest,
     PutResult,
     RetryAt,
+    Settlement,
     short_reason,
     validate_lease,
     validate_put,
@@ -141,6 +142,20 @@ class MemorySpool:
                 )
             )
         return leased
+
+    async def settle_many(self, settlements: Sequence[Settlement], *, owner: str) -> list[str]:
+        """See `SpoolBackend.settle_many` (validated first, like one transaction)."""
+        self._require_open()
+        for _, outcome in settlements:
+            if isinstance(outcome, RetryAt):
+                require_aware(outcome.when, "RetryAt.when")
+        lost: list[str] = []
+        for entry_id, outcome in settlements:
+            try:
+                await self.settle(entry_id, owner=owner, outcome=outcome)
+            except LeaseLost:
+                lost.append(entry_id)
+        return lost
 
     async def settle(self, entry_id: str, *, owner: str, outcome: Outcome) -> None:
         """See `SpoolBackend.settle`."""

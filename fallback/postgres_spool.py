@@ -41,6 +41,7 @@ from fallback.spool import (
     PutRequest,
     PutResult,
     RetryAt,
+    Settlement,
     short_reason,
     validate_lease,
     validate_put,
@@ -259,30 +260,32 @@ class PostgresSpool:
 
     async def settle(self, entry_id: str, *, owner: str, outcome: Outcome) -> None:
         """See `SpoolBackend.settle`."""
-        if isinstance(outcome, Delivered):
-            state, next_at, error, remote_id = "delivered", None, None, outcome.remote_id
-        elif isinstance(outcome, RetryAt):
-            when = require_aware(outcome.when, "RetryAt.when")
-            state, next_at, error, remote_id = "pending", when, short_reason(outcome.reason), None
-        elif isinstance(outcome, DeadLetter):
-            state, next_at, error, remote_id = "dead", None, short_reason(outcome.reason), None
-        else:  # pragma: no cover - exhaustiveness guard for callers without a type checker
-            raise TypeError(f"unknown settlement outcome {type(outcome).__name__}")
+        if await self.settle_many([(entry_id, outcome)], owner=owner):
+            raise LeaseLost(f"entry {entry_id} is not leased by {owner!r}")
 
-        async def run(conn: Conn) -> None:
+    async def settle_many(self, settlements: Sequence[Settlement], *, owner: str) -> list[str]:
+        """See `SpoolBackend.settle_many`: one transaction, one commit."""
+        if not settlements:
+            return []
+        rows = [(entry_id, *_settle_columns(outcome)) for entry_id, outcome in settlements]
+
+        async def run(conn: Conn) -> list[str]:
             now = self._now()
+            lost: list[str] = []
             async with conn.transaction():
-                cur = await conn.execute(
-                    "UPDATE entries SET state = %s, updated_at = %s, next_attempt_at = %s,"
-                    " last_error = COALESCE(%s, last_error), remote_id = COALESCE(%s, remote_id),"
-                    " lease_owner = NULL, lease_expires_at = NULL WHERE entry_id = %s"
-                    " AND state = 'leased' AND lease_owner = %s AND lease_expires_at > %s",
-                    (state, now, next_at, error, remote_id, entry_id, owner, now),
-                )
-                if cur.rowcount != 1:
-                    raise LeaseLost(f"entry {entry_id} is not leased by {owner!r}")
+                for entry_id, state, next_at, error, remote_id in rows:
+                    cur = await conn.execute(
+                        "UPDATE entries SET state = %s, updated_at = %s, next_attempt_at = %s,"
+                        " last_error = COALESCE(%s, last_error), remote_id = COALESCE(%s, remote_id),"
+                        " lease_owner = NULL, lease_expires_at = NULL WHERE entry_id = %s"
+                        " AND state = 'leased' AND lease_owner = %s AND lease_expires_at > %s",
+                        (state, now, next_at, error, remote_id, entry_id, owner, now),
+                    )
+                    if cur.rowcount != 1:
+                        lost.append(entry_id)
+            return lost
 
-        await self._call(run)
+        return await self._call(run)
 
     async def get(self, entry_id: str) -> EntryInfo | None:
         """See `SpoolBackend.get`."""
@@ -546,6 +549,17 @@ def _info(row: Sequence[Any]) -> EntryInfo:
         lease_owner=lease_owner,
         lease_expires_at=lease_expires,
     )
+
+
+def _settle_columns(outcome: Outcome) -> tuple[str, datetime | None, str | None, str | None]:
+    """(state, next_attempt_at, last_error, remote_id) for an outcome."""
+    if isinstance(outcome, Delivered):
+        return "delivered", None, None, outcome.remote_id
+    if isinstance(outcome, RetryAt):
+        return "pending", require_aware(outcome.when, "RetryAt.when"), short_reason(outcome.reason), None
+    if isinstance(outcome, DeadLetter):
+        return "dead", None, short_reason(outcome.reason), None
+    raise TypeError(f"unknown settlement outcome {type(outcome).__name__}")  # pragma: no cover
 
 
 __all__ = ["PostgresSpool"]

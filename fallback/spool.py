@@ -96,6 +96,9 @@ class DeadLetter:
 Outcome = Delivered | RetryAt | DeadLetter
 """Every way an entry can be settled."""
 
+Settlement = tuple[str, Outcome]
+"""One item of ``settle_many``: an entry id and its outcome."""
+
 
 @dataclass(frozen=True, slots=True)
 class EntryInfo:
@@ -150,6 +153,11 @@ class SpoolBackend(Protocol):
     * ``settle(entry_id, owner=..., outcome=...)`` records the outcome: `Delivered` -> DELIVERED,
       `RetryAt` -> PENDING due at ``when``, `DeadLetter` -> DEAD. Raises `LeaseLost` unless the
       entry is LEASED by ``owner`` and the lease has not expired.
+    * ``settle_many([(entry_id, outcome), ...], owner=...)`` settles every entry as ``settle`` would,
+      in ONE transaction with one durable commit; an entry whose lease ``owner`` no longer holds is
+      skipped (the others are still settled) and its id is returned, in input order. An entry id
+      repeated in the batch is settled once (the first) and the repeats are returned as lost. An
+      empty batch returns ``[]`` without touching storage.
     * ``get``, ``list_entries`` (oldest first) and ``depth`` (sink -> state -> count, every state
       present for each sink that has entries) are read-only views without payloads.
     * ``check_writable()`` performs a small durable write and raises `SpoolUnavailable` when it
@@ -176,6 +184,10 @@ class SpoolBackend(Protocol):
 
     async def settle(self, entry_id: str, *, owner: str, outcome: Outcome) -> None:
         """Record the outcome of a leased entry; `LeaseLost` if ``owner`` does not hold it."""
+        ...
+
+    async def settle_many(self, settlements: Sequence[Settlement], *, owner: str) -> list[str]:
+        """Settle many leased entries in one transaction; the ids whose lease was lost."""
         ...
 
     async def get(self, entry_id: str) -> EntryInfo | None:
@@ -246,6 +258,7 @@ __all__ = [
     "PutRequest",
     "PutResult",
     "RetryAt",
+    "Settlement",
     "SpoolBackend",
     "SpoolRegistry",
     "short_reason",

@@ -48,6 +48,7 @@ from fallback.spool import (
     PutRequest,
     PutResult,
     RetryAt,
+    Settlement,
     short_reason,
     validate_lease,
     validate_put,
@@ -229,33 +230,32 @@ class SqliteSpool(SqliteAdmin):
 
     async def settle(self, entry_id: str, *, owner: str, outcome: Outcome) -> None:
         """See `SpoolBackend.settle`."""
-        if isinstance(outcome, Delivered):
-            state, next_at, error, remote_id = "delivered", None, None, outcome.remote_id
-        elif isinstance(outcome, RetryAt):
-            when = to_micros(require_aware(outcome.when, "RetryAt.when"))
-            state, next_at, error, remote_id = "pending", when, short_reason(outcome.reason), None
-        elif isinstance(outcome, DeadLetter):
-            state, next_at, error, remote_id = "dead", None, short_reason(outcome.reason), None
-        else:  # pragma: no cover - exhaustiveness guard for callers without a type checker
-            raise TypeError(f"unknown settlement outcome {type(outcome).__name__}")
+        if await self.settle_many([(entry_id, outcome)], owner=owner):
+            raise LeaseLost(f"entry {entry_id} is not leased by {owner!r}")
 
-        def run(conn: sqlite3.Connection) -> None:
+    async def settle_many(self, settlements: Sequence[Settlement], *, owner: str) -> list[str]:
+        """See `SpoolBackend.settle_many`: one write transaction, one durable commit."""
+        if not settlements:
+            return []
+        rows = [(entry_id, *_settle_columns(outcome)) for entry_id, outcome in settlements]
+
+        def run(conn: sqlite3.Connection) -> list[str]:
             now_us = to_micros(self._now())
+            lost: list[str] = []
             with write_transaction(conn):
-                row = conn.execute(
-                    "SELECT state, lease_owner, lease_expires_at FROM entries WHERE entry_id = ?",
-                    (entry_id,),
-                ).fetchone()
-                if row is None or row[0] != "leased" or row[1] != owner or row[2] <= now_us:
-                    raise LeaseLost(f"entry {entry_id} is not leased by {owner!r}")
-                conn.execute(
-                    "UPDATE entries SET state = ?, updated_at = ?, next_attempt_at = ?,"
-                    " last_error = COALESCE(?, last_error), remote_id = COALESCE(?, remote_id),"
-                    " lease_owner = NULL, lease_expires_at = NULL WHERE entry_id = ?",
-                    (state, now_us, next_at, error, remote_id, entry_id),
-                )
+                for entry_id, state, next_at, error, remote_id in rows:
+                    cur = conn.execute(
+                        "UPDATE entries SET state = ?, updated_at = ?, next_attempt_at = ?,"
+                        " last_error = COALESCE(?, last_error), remote_id = COALESCE(?, remote_id),"
+                        " lease_owner = NULL, lease_expires_at = NULL WHERE entry_id = ?"
+                        " AND state = 'leased' AND lease_owner = ? AND lease_expires_at > ?",
+                        (state, now_us, next_at, error, remote_id, entry_id, owner, now_us),
+                    )
+                    if cur.rowcount != 1:
+                        lost.append(entry_id)
+            return lost
 
-        await self._call(run)
+        return await self._call(run)
 
     async def get(self, entry_id: str) -> EntryInfo | None:
         """See `SpoolBackend.get`."""
@@ -420,6 +420,18 @@ def _info(row: Sequence[Any]) -> EntryInfo:
         lease_owner=lease_owner,
         lease_expires_at=optional_from_micros(lease_expires),
     )
+
+
+def _settle_columns(outcome: Outcome) -> tuple[str, int | None, str | None, str | None]:
+    """(state, next_attempt_at in micros, last_error, remote_id) for an outcome."""
+    if isinstance(outcome, Delivered):
+        return "delivered", None, None, outcome.remote_id
+    if isinstance(outcome, RetryAt):
+        when = to_micros(require_aware(outcome.when, "RetryAt.when"))
+        return "pending", when, short_reason(outcome.reason), None
+    if isinstance(outcome, DeadLetter):
+        return "dead", None, short_reason(outcome.reason), None
+    raise TypeError(f"unknown settlement outcome {type(outcome).__name__}")  # pragma: no cover
 
 
 __all__ = ["SqliteSpool"]

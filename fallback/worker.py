@@ -1,18 +1,21 @@
 """`DeliveryWorker`: moves entries of one sink from the spool to that sink.
 
-One worker per sink. Each round leases a batch of due entries, delivers them one by one in order,
-and settles each: `Delivered`; on `TransientDeliveryError` (or any unexpected exception, which is
-treated as transient) whatever the `RetryPolicy` decides; on `PermanentDeliveryError` a `DeadLetter`.
+One worker per sink. Each round leases a batch of due entries, delivers them (one by one in
+order, or up to ``concurrency`` at a time) and settles the whole batch in one spool transaction
+(``settle_many``: one durable commit; a backend without it is settled entry by entry). Outcomes:
+`Delivered`; on `TransientDeliveryError` (or any unexpected exception, which is treated as
+transient) whatever the `RetryPolicy` decides; on `PermanentDeliveryError` a `DeadLetter`.
 A failing entry never blocks the others and a failing sink never stops the loop. If the worker dies
 mid-batch, the leases expire and the entries come back on their own; the sink's idempotency makes
 the repeated delivery harmless.
 
 Sink health (optional, per worker): a `CircuitBreaker` stops leasing while the sink keeps failing
-(transient failures only); entries of a batch caught by a breaker that opens mid-batch go back
-to PENDING at the half-open time. A `RateLimiter` spaces the deliveries. A `SinkGone` (HTTP 410)
-disables the sink in the spool (every node stops) and puts the entry back; a disabled sink is
-skipped until an operator re-enables it. ``on_settled`` (e.g. the gateway's audit log) is awaited
-after every settlement with the entry and its outcome.
+(transient failures only); it is asked again before each send of a batch, and once it opens no
+further send starts: the rest of the batch goes back to PENDING at the half-open time. A
+`RateLimiter` spaces the sends (each send takes a token, whatever the concurrency). A `SinkGone`
+(HTTP 410) disables the sink in the spool (every node stops), puts the entry back, and stops the
+rest of the batch; a disabled sink is skipped until an operator re-enables it. ``on_settled``
+(e.g. the gateway's audit log) is awaited after every settlement with the entry and its outcome.
 
 Logs carry the entry id, ticket id, sink, outcome and error class name, never ticket content or an
 exception's message (a remote's error text can echo PHI back).
@@ -71,9 +74,12 @@ class DeliveryWorker:
         limiter: RateLimiter | None = None,
         on_settled: SettledHook | None = None,
         half_open_after: timedelta = timedelta(seconds=30),
+        concurrency: int = 1,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
         self._spool = spool
@@ -90,6 +96,7 @@ class DeliveryWorker:
         self._limiter = limiter
         self._on_settled = on_settled
         self._half_open_after = half_open_after
+        self._concurrency = concurrency
 
     @property
     def sink_name(self) -> str:
@@ -124,21 +131,34 @@ class DeliveryWorker:
         )
         if not entries and self._breaker is not None and self._breaker.state.value != "closed":
             self._breaker.record(True)  # nothing to try: do not leave the trial hanging
+        outcomes: list[Outcome | None] = [None] * len(entries)
         stopped: str | None = None
-        for index, entry in enumerate(entries):
-            if stopped is None and index > 0 and self._breaker is not None and not self._breaker.allow():
-                stopped = "circuit_open"
-            if stopped is not None:
-                wait = self._half_open_after if stopped == "circuit_open" else timedelta(0)
-                await self._settle(entry, RetryAt(when=self._now() + wait, reason=stopped))
-                continue
-            if self._limiter is not None:
-                await self._limiter.acquire()
-            outcome = await self._attempt(entry)
-            if isinstance(outcome, RetryAt) and outcome.reason.startswith(SinkGone.code):
-                stopped = SinkGone.code
-                await self._disable(outcome.reason)
-            await self._settle(entry, outcome)
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def one(index: int, entry: LeasedEntry) -> None:
+            nonlocal stopped
+            async with slots:
+                if stopped is None and index > 0 and self._breaker is not None and not self._breaker.allow():
+                    stopped = "circuit_open"
+                if stopped is None and self._limiter is not None:
+                    await self._limiter.acquire()
+                if stopped is not None:  # also when it stopped while this one waited
+                    wait = self._half_open_after if stopped == "circuit_open" else timedelta(0)
+                    outcomes[index] = RetryAt(when=self._now() + wait, reason=stopped)
+                    return
+                outcome = await self._attempt(entry)
+                gone = outcome.reason if isinstance(outcome, RetryAt) else ""
+                if gone.startswith(SinkGone.code) and stopped != SinkGone.code:
+                    stopped = SinkGone.code
+                    await self._disable(gone)
+                outcomes[index] = outcome
+
+        if self._concurrency == 1:
+            for index, entry in enumerate(entries):
+                await one(index, entry)
+        else:
+            await asyncio.gather(*(one(index, entry) for index, entry in enumerate(entries)))
+        await self._settle_all(entries, [o for o in outcomes if o is not None])
         return len(entries)
 
     async def _disabled(self) -> bool:
@@ -219,10 +239,28 @@ class DeliveryWorker:
         if self._breaker is not None:
             self._breaker.record(success)
 
+    async def _settle_all(self, entries: list[LeasedEntry], outcomes: list[Outcome]) -> None:
+        """Settle a batch in one spool transaction (`settle_many`) when the backend offers it."""
+        settle_many = getattr(self._spool, "settle_many", None)
+        if settle_many is None or len(entries) == 1:
+            for entry, outcome in zip(entries, outcomes, strict=True):
+                await self._settle(entry, outcome)
+            return
+        try:
+            lost = set(await settle_many([(e.entry_id, o) for e, o in zip(entries, outcomes, strict=True)],
+                                         owner=self._owner))  # fmt: skip
+        except SpoolError as exc:
+            for entry, outcome in zip(entries, outcomes, strict=True):
+                logger.error("settlement failed", extra={**self._fields(entry, outcome), "code": exc.code})
+            return
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            if entry.entry_id in lost:
+                logger.warning("lease lost before settlement", extra=self._fields(entry, outcome))
+            else:
+                await self._settled(entry, outcome)
+
     async def _settle(self, entry: LeasedEntry, outcome: Outcome) -> None:
-        fields = {**self._ids(entry), "outcome": _outcome_name(outcome), "attempt": entry.attempts + 1}
-        if isinstance(outcome, RetryAt | DeadLetter):
-            fields["reason"] = outcome.reason
+        fields = self._fields(entry, outcome)
         try:
             await self._spool.settle(entry.entry_id, owner=self._owner, outcome=outcome)
         except LeaseLost:
@@ -231,6 +269,10 @@ class DeliveryWorker:
         except SpoolError as exc:
             logger.error("settlement failed", extra={**fields, "code": exc.code})
             return
+        await self._settled(entry, outcome)
+
+    async def _settled(self, entry: LeasedEntry, outcome: Outcome) -> None:
+        fields = self._fields(entry, outcome)
         level = logging.WARNING if isinstance(outcome, DeadLetter) else logging.INFO
         logger.log(level, "delivery settled", extra=fields)
         if self._on_settled is not None:
@@ -238,6 +280,12 @@ class DeliveryWorker:
                 await self._on_settled(entry, outcome)
             except Exception as exc:  # noqa: BLE001 - a failing hook must not stop delivery
                 logger.error("settlement hook failed", extra={**fields, "error_class": type(exc).__name__})
+
+    def _fields(self, entry: LeasedEntry, outcome: Outcome) -> dict[str, object]:
+        fields = {**self._ids(entry), "outcome": _outcome_name(outcome), "attempt": entry.attempts + 1}
+        if isinstance(outcome, RetryAt | DeadLetter):
+            fields["reason"] = outcome.reason
+        return fields
 
     def _ids(self, entry: LeasedEntry) -> dict[str, object]:
         return {"entry_id": entry.entry_id, "ticket_id": entry.ticket.id, "sink": entry.sink}

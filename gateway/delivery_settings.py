@@ -15,6 +15,9 @@ Example (YAML)::
       - {name: redmine, kind: redmine, url: https://redmine.example, api_key: env:REDMINE_KEY,
          project: rcm, external_id_field: 7}
       - {name: pull, kind: pull}
+
+A ``rest`` sink is defined by its ``options`` (`fallback.rest_sink.RestSpec`: auth, search, create,
+comment, mentions); see docs/sinks.md and docs/examples/rest-sink.yaml.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fallback.rest_sink import RestSpec
 
 SecretRef = Annotated[str, Field(pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")]
 """``env:NAME`` or ``file:/path``: where a secret is read from at start-up."""
@@ -91,6 +96,9 @@ class SinkConfig(BaseModel):
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     rate_limit: str | float | None = Field(None, description="A preset name or requests per second.")
     circuit_breaker: bool = Field(True, description="Stop trying while the sink keeps failing.")
+    concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
+        1, description="Sends in flight at once within a leased batch (1: one by one, in order)."
+    )
     options: dict[str, object] = Field(default_factory=dict, description="Kind-specific extras.")
 
     @field_validator("url")
@@ -99,6 +107,14 @@ class SinkConfig(BaseModel):
         if value is not None and not value.startswith(("https://", "http://127.", "http://localhost")):
             raise ValueError("sink URLs must use https (plain http only for loopback)")
         return value
+
+    @model_validator(mode="after")
+    def _rest_spec(self) -> SinkConfig:
+        if self.kind == "rest":
+            if self.url is None:
+                raise ValueError("a rest sink needs url")
+            RestSpec.model_validate(self.options)  # the whole request spec, checked at load time
+        return self
 
 
 def default_sinks() -> list[SinkConfig]:

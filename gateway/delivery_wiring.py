@@ -12,6 +12,7 @@ from fallback.circuit import CircuitBreaker, RateLimiter, rate_limit
 from fallback.file_sink import FileSink
 from fallback.postgres_spool import PostgresSpool
 from fallback.redmine_sink import RedmineSink
+from fallback.rest_sink import RestSink, RestSpec
 from fallback.retry import RetryPolicy, schedule_wait
 from fallback.saas_sinks import JiraSink, ServiceNowSink, ZendeskSink
 from fallback.sink import Sink
@@ -70,6 +71,11 @@ def build_sink(settings: Settings, config: SinkConfig) -> Sink | None:
         )
     if config.kind in ("jira", "servicenow", "zendesk"):
         return _saas_sink(config, timeout)
+    if config.kind == "rest":
+        _need(config, config.url, "url")
+        assert config.url is not None
+        spec = RestSpec.model_validate(config.options)
+        return RestSink(config.url, spec, resolve=resolve_secret, name=config.name, timeout=timeout)
     raise ValueError(f"sink kind {config.kind!r} is not available in this build")
 
 
@@ -152,6 +158,7 @@ def build_worker(
         breaker=breaker,
         limiter=limiter,
         on_settled=audit_hook(audit),
+        concurrency=config.concurrency if config else 1,
     )
 
 

@@ -541,3 +541,55 @@ def test_sink_disable_flag_round_trips(new_spool):
         assert await spool.disabled_sinks() == {}
 
     run_with(new_spool, scenario)
+
+
+def test_settle_many_settles_a_batch_and_reports_lost_leases(new_spool, make_ticket, clock):
+    async def scenario(spool):
+        ids = []
+        for i in range(5):
+            ids += (await spool.put(make_ticket(), dedup_key=f"dk{i}", sinks=["jira"])).entry_ids
+        assert await spool.settle_many([], owner="w1") == []
+        leased = await spool.lease("jira", owner="w1", limit=4, lease_for=LEASE)  # ids[4] not leased
+        assert [e.entry_id for e in leased] == ids[:4]
+        clock.advance(3)
+        when = clock.now + timedelta(seconds=60)
+        lost = await spool.settle_many(
+            [
+                (ids[0], Delivered(remote_id="R-0")),
+                (ids[1], RetryAt(when=when, reason="delivery.transient")),
+                (ids[4], Delivered(remote_id="never-leased")),
+                (ids[2], DeadLetter(reason="delivery.permanent")),
+                (ids[0], Delivered(remote_id="again")),
+                ("ent_" + "0" * 32, Delivered(remote_id=None)),
+            ],
+            owner="w1",
+        )
+        assert lost == [ids[4], ids[0], "ent_" + "0" * 32]
+        infos = [await spool.get(i) for i in ids]
+        assert [i.state for i in infos] == [
+            EntryState.DELIVERED, EntryState.PENDING, EntryState.DEAD, EntryState.LEASED, EntryState.PENDING,
+        ]  # fmt: skip
+        assert infos[0].remote_id == "R-0" and infos[0].updated_at == clock.now
+        assert infos[1].next_attempt_at == when and infos[1].last_error == "delivery.transient"
+        assert infos[2].last_error == "delivery.permanent" and infos[4].remote_id is None
+        assert await spool.settle_many([(ids[3], Delivered(remote_id=None))], owner="w2") == [ids[3]]
+        clock.advance(LEASE.total_seconds())  # ids[3]'s lease has expired
+        assert await spool.settle_many([(ids[3], Delivered(remote_id=None))], owner="w1") == [ids[3]]
+
+    run_with(new_spool, scenario)
+
+
+def test_settle_many_checks_every_outcome_before_writing(new_spool, make_ticket):
+    async def scenario(spool):
+        ids = []
+        for i in range(2):
+            ids += (await spool.put(make_ticket(), dedup_key=f"dk{i}", sinks=["jira"])).entry_ids
+        await spool.lease("jira", owner="w1", limit=2, lease_for=LEASE)
+        naive = datetime(2025, 3, 2, 12, 0)  # naive on purpose
+        with pytest.raises(ValueError):
+            await spool.settle_many(
+                [(ids[0], Delivered(remote_id=None)), (ids[1], RetryAt(when=naive, reason="t"))], owner="w1"
+            )
+        assert [(await spool.get(i)).state for i in ids] == [EntryState.LEASED, EntryState.LEASED]
+
+    run_with(new_spool, scenario)

@@ -267,3 +267,70 @@ def test_sqlite_spool_to_file_sink_end_to_end(tmp_path, make_ticket, clock):
 
     asyncio.run(main())
     assert out.read_bytes() == b"".join(t.body + b"\n" for t in tickets)
+
+
+class CountingSpool(MemorySpool):
+    def __init__(self, clock) -> None:
+        super().__init__(clock=clock)
+        self.batches: list[int] = []
+
+    async def settle_many(self, settlements, *, owner):
+        self.batches.append(len(settlements))
+        return await super().settle_many(settlements, owner=owner)
+
+
+class SlowSink(MemorySink):
+    """Yields before answering and records how many sends were in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.peak = 0
+
+    async def deliver(self, ticket, idempotency_key):
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            return await super().deliver(ticket, idempotency_key)
+        finally:
+            self.in_flight -= 1
+
+
+def test_concurrent_sends_and_one_settlement_per_batch(make_ticket, clock):
+    async def main():
+        async with CountingSpool(clock) as spool, SlowSink() as sink:
+            for i in range(20):
+                await spool.put(make_ticket(), dedup_key=f"dk{i}", sinks=[sink.name])
+            worker = make_worker(spool, sink, clock, concurrency=5, batch_size=20)
+            assert await worker.run_once() == 20
+            assert spool.batches == [20] and sink.peak == 5 and len(sink.delivered) == 20
+            assert (await spool.depth())[sink.name]["delivered"] == 20
+
+    asyncio.run(main())
+
+
+def test_concurrency_stops_sending_when_the_breaker_opens(make_ticket, clock):
+    from fallback.circuit import CircuitBreaker
+
+    async def main():
+        async with MemorySpool(clock=clock) as spool, SlowSink() as sink:
+            for i in range(12):
+                await spool.put(make_ticket(), dedup_key=f"dk{i}", sinks=[sink.name])
+            sink.fail_next(12)
+            breaker = CircuitBreaker(min_attempts=4)
+            worker = make_worker(spool, sink, clock, concurrency=2, batch_size=12, breaker=breaker)
+            assert await worker.run_once() == 12
+            assert breaker.state.value == "open"
+            infos = await spool.list_entries(sink=sink.name)
+            stopped = [i for i in infos if i.last_error == "circuit_open"]
+            assert 0 < len(stopped) <= 8 and all(i.state is EntryState.PENDING for i in infos)
+            assert len(sink.calls) == 12 - len(stopped)
+
+    asyncio.run(main())
+
+
+def test_concurrency_must_be_positive(clock):
+    with pytest.raises(ValueError, match="concurrency"):
+        make_worker(MemorySpool(clock=clock), MemorySink(), clock, concurrency=0)
