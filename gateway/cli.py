@@ -84,20 +84,27 @@ def serve(config: ConfigOption = None) -> None:
     sock.listen(2048)  # connections queue from here on, before uvicorn starts accepting
     port = sock.getsockname()[1]
     mllp = _bind_mllp(tuple(runtime.services), settings)
-    token = runtime.issuer.mint("quickstart", [Scope.EVENTS_WRITE], ttl=settings.dev_token_ttl_seconds)
     host = f"[{settings.http_host}]" if family == socket.AF_INET6 else settings.http_host
     program = sys.argv[0] if "/" in sys.argv[0] else "rcmgw"
-    _out.print(
-        quickstart_banner(
-            f"http://{host}:{port}",
-            token,
-            settings.outbox_file.resolve(),
-            _sample_file(),
-            mllp=mllp,
-            program=program,
-        ),
-        markup=False,
-    )
+    if settings.auth.external:
+        sys.stderr.write(
+            f"rcmgw: external issuer {settings.auth.issuer_url} configured: no dev token minted\n"
+        )
+        _out.print(f"rcm-gateway listening on http://{host}:{port}  (health: /healthz)", markup=False)
+        _out.print(f"Tickets appear in {settings.outbox_file.resolve()}", markup=False)
+    else:
+        token = runtime.issuer.mint("quickstart", [Scope.EVENTS_WRITE], ttl=settings.dev_token_ttl_seconds)
+        _out.print(
+            quickstart_banner(
+                f"http://{host}:{port}",
+                token,
+                settings.outbox_file.resolve(),
+                _sample_file(),
+                mllp=mllp,
+                program=program,
+            ),
+            markup=False,
+        )
     sys.stdout.flush()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, runtime), log_config=None, access_log=False, lifespan="on")
@@ -166,6 +173,12 @@ def token(
     from gateway.keys import load_or_create_keys
 
     settings = _settings(config)
+    if settings.auth.external:
+        raise _fail(
+            f"an external issuer is configured ({settings.auth.issuer_url}); the dev issuer is off: "
+            "get tokens from that issuer",
+            ExitCode.USAGE,
+        )
     keys = load_or_create_keys(settings.keys_dir)
     issuer = DevIssuer(keys.issuer_key, issuer=settings.token_issuer, audience=settings.token_audience)
     sys.stdout.write(

@@ -122,17 +122,32 @@ class SamlServiceProvider:
             },
         }
 
-    def _auth(
+    @property
+    def _sls_settings(self) -> dict[str, object]:
+        security = self._settings["security"]
+        assert isinstance(security, dict)
+        return {**self._settings, "security": {**security, "wantMessagesSigned": True}}
+
+    def _request_data(
         self, path: str, get: dict[str, str] | None = None, post: dict[str, str] | None = None
-    ) -> OneLogin_Saml2_Auth:
+    ) -> dict[str, object]:
         parts = urlsplit(self.base_url)
-        request = {
+        return {
             "https": "on" if parts.scheme == "https" else "off",
             "http_host": parts.netloc,
             "script_name": parts.path + path,
             "get_data": get or {},
             "post_data": post or {},
         }
+
+    def _auth(
+        self, path: str, get: dict[str, str] | None = None, post: dict[str, str] | None = None
+    ) -> OneLogin_Saml2_Auth:
+        request = self._request_data(path, get, post)
+        if path == "/saml/sls":
+            # Logout messages come by HTTP-Redirect with a detached signature: require it, or anyone
+            # could end a person's sessions with an unsigned LogoutRequest naming them.
+            return OneLogin_Saml2_Auth(request, self._sls_settings)
         return OneLogin_Saml2_Auth(request, self._settings)
 
     def metadata(self) -> str:
@@ -208,7 +223,7 @@ class SamlServiceProvider:
             return None
         auth = self._auth("/saml/sls", get=get)
         request = OneLogin_Saml2_Logout_Request(auth.get_settings(), encoded)
-        if not request.is_valid({"get_data": get}):
+        if not request.is_valid(self._request_data("/saml/sls", get)):
             raise AuthenticationFailed("saml_invalid")
         return str(OneLogin_Saml2_Logout_Request.get_nameid(request.get_xml()))
 

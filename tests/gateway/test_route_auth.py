@@ -7,6 +7,7 @@ from fastapi.routing import iter_route_contexts
 
 from gateway.api import jwks
 from gateway.api.health import PUBLIC_PATHS
+from gateway.api.oauth import TOKEN_PATHS
 from gateway.api.saml import SIGN_IN_PATHS
 from gateway.app import create_app
 from gateway.auth.deps import ScopeRequirement
@@ -33,7 +34,9 @@ def route_scopes(app: FastAPI) -> dict[str, list[Scope]]:
 def test_every_route_requires_a_scope_except_health(settings: Settings) -> None:
     scopes = route_scopes(create_app(settings))
     assert {"/v1/events", "/healthz", "/readyz"} <= set(scopes)
-    open_paths = PUBLIC_PATHS | SIGN_IN_PATHS | jwks.PUBLIC_PATHS
+    # TOKEN_PATHS (/oauth/token, the dev issuer's token endpoint) is open by nature: it is how a
+    # service gets a scope, and it authenticates the client itself (client secret, RFC 6749 2.3.1).
+    open_paths = PUBLIC_PATHS | SIGN_IN_PATHS | jwks.PUBLIC_PATHS | TOKEN_PATHS
     unguarded = sorted(path for path, required in scopes.items() if not required and path not in open_paths)
     assert unguarded == []
 
@@ -77,3 +80,8 @@ def test_fhir_push_routes_require_events_write(settings: Settings) -> None:
     scopes = route_scopes(create_app(settings))
     assert scopes["/v1/adapters/epic"] == [Scope.EVENTS_WRITE]
     assert scopes["/v1/adapters/cerner"] == [Scope.EVENTS_WRITE]
+
+
+def test_the_token_endpoint_is_the_only_oauth_path(settings: Settings) -> None:
+    paths = {path for path in route_scopes(create_app(settings)) if path.startswith("/oauth")}
+    assert frozenset({"/oauth/token"}) == TOKEN_PATHS == paths

@@ -5,6 +5,7 @@ replayed response, wrong audience, expired, signature wrapping, oversized/deep/D
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import html
 import re
@@ -78,15 +79,19 @@ def _hidden(page: str, name: str) -> str:
     return html.unescape(match.group(1))
 
 
-def _idp_sign_in(gw: Gateway, user: str, password: str) -> dict[str, str]:
-    """Log in at the IdP like a browser; the form the IdP would auto-post to our ACS."""
+def _idp_sign_in(
+    gw: Gateway, user: str, password: str, browser: httpx.Client | None = None
+) -> dict[str, str]:
+    """Log in at the IdP like a browser; the form the IdP would auto-post to our ACS. With
+    ``browser``, it keeps the IdP's session cookie (for single logout)."""
     start = gw.client.get("/saml/login", follow_redirects=False)
     assert start.status_code == 303
-    with httpx.Client(follow_redirects=True, timeout=20) as browser:
-        page = browser.get(start.headers["location"])
+    with contextlib.nullcontext(browser) if browser else httpx.Client(timeout=20) as browser:
+        page = browser.get(start.headers["location"], follow_redirects=True)
         assert page.status_code == 200, page.text[:500]
         answer = browser.post(
             str(page.url),
+            follow_redirects=True,
             data={"username": user, "password": password, "AuthState": _hidden(page.text, "AuthState")},
         )
         assert answer.status_code == 200, answer.text[:500]
@@ -251,3 +256,86 @@ def test_metadata_is_served(gateway: Gateway) -> None:
     from gateway.dataflow import build_dataflow
 
     assert "saml_idp" in {node.id for node in build_dataflow(gateway.runtime).nodes}
+
+
+def _signed_in(gw: Gateway, browser: httpx.Client) -> dict[str, str]:
+    """Sign ``auditor`` in through ``browser``; the session cookie header for the gateway."""
+    done = gw.client.post(
+        "/saml/acs", data=_idp_sign_in(gw, "auditor", "auditor-pw", browser), follow_redirects=False
+    )
+    assert done.status_code == 303, done.text
+    cookie = {"Cookie": f"{SESSION_COOKIE}={_session_cookie(done)}"}
+    assert gw.client.get("/v1/audit", headers=cookie).status_code == 200
+    return cookie
+
+
+def _follow_to_sp(browser: httpx.Client, url: str) -> str:
+    """Follow the IdP's redirects like a browser until one points back at the SP; that URL."""
+    for _ in range(10):
+        if url.startswith(SP_BASE):
+            return url
+        reply = browser.get(url, follow_redirects=False)
+        assert reply.status_code in (302, 303), re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", reply.text))[:2000]
+        url = reply.headers["location"]
+    raise AssertionError("the IdP never redirected back to the SP")
+
+
+def _local(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def test_sp_initiated_logout_accepts_the_idps_logout_response(gateway: Gateway) -> None:
+    gw = gateway
+    with httpx.Client(timeout=20) as browser:
+        cookie = _signed_in(gw, browser)
+        assert gw.runtime.security is not None
+        csrf = str(gw.runtime.security.store.execute("SELECT csrf FROM sessions")[0][0])
+        out = gw.client.post("/saml/logout", headers={**cookie, CSRF_HEADER: csrf}, follow_redirects=False)
+        assert out.status_code == 303
+        back = _follow_to_sp(browser, out.headers["location"])
+    assert urlsplit(back).path == "/saml/sls" and "SAMLResponse=" in back and "&Signature=" in back
+    # Unsigned, it is refused ...
+    unsigned = re.sub(r"&Signature=[^&]+", "", _local(back))
+    assert gw.client.get(unsigned, follow_redirects=False).status_code == 401
+    # A tampered signature is refused (generic 401 and an audit record) ...
+    forged = re.sub(r"Signature=[^&]+", "Signature=AAAA", _local(back))
+    assert gw.client.get(forged, follow_redirects=False).status_code == 401
+    assert [r.details["reason"] for r in gw.runtime.audit.records(event="sign_out.failed")] == [
+        "saml_invalid"
+    ] * 2
+    # ... the IdP's real LogoutResponse is accepted and lands the browser on the home page.
+    done = gw.client.get(_local(back), follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == f"{SP_BASE}/"
+    assert len(gw.runtime.audit.records(event="sign_out.failed")) == 2
+    assert gw.client.get("/v1/audit", headers=cookie).status_code == 401
+
+
+def test_idp_initiated_logout_ends_the_session_and_answers_the_idp(gateway: Gateway) -> None:
+    gw = gateway
+    with httpx.Client(timeout=20) as browser:
+        cookie = _signed_in(gw, browser)
+        relay = f"{gw.idp.base}/module.php/core/frontpage_welcome.php"
+        start = f"{gw.idp.base}/saml2/idp/initSLO.php?RelayState={relay}"
+        request = _follow_to_sp(browser, start)
+        assert (
+            urlsplit(request).path == "/saml/sls" and "SAMLRequest=" in request and "&Signature=" in request
+        )
+        # An unsigned LogoutRequest, or one whose signature does not verify, ends nothing.
+        unsigned = re.sub(r"&Signature=[^&]+", "", _local(request))
+        assert gw.client.get(unsigned, follow_redirects=False).status_code == 401
+        forged = re.sub(r"Signature=[^&]+", "Signature=AAAA", _local(request))
+        assert gw.client.get(forged, follow_redirects=False).status_code == 401
+        assert gw.client.get("/v1/audit", headers=cookie).status_code == 200
+        answer = gw.client.get(_local(request), follow_redirects=False)
+        assert answer.status_code == 303
+        assert (
+            answer.headers["location"].startswith(gw.idp.base)
+            and "SAMLResponse=" in answer.headers["location"]
+        )
+        assert gw.client.get("/v1/audit", headers=cookie).status_code == 401
+        by_idp = gw.runtime.audit.records(event="sign_out")
+        assert [(r.actor, r.details["by"]) for r in by_idp] == [("user:auditor", "idp")]
+        # The IdP accepts our signed LogoutResponse and finishes at its RelayState.
+        finished = browser.get(answer.headers["location"], follow_redirects=True)
+        assert finished.status_code == 200 and str(finished.url) == relay

@@ -76,6 +76,7 @@ $metadata['{entity}'] = [
     'certData' => '{cert}',
     'validate.authnrequest' => true,
     'validate.logout' => true,
+    'sign.logout' => true,
     'saml20.sign.assertion' => true,
     'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
 ];
