@@ -1,5 +1,10 @@
-"""Compiled conditions of YAML rules: each is a pure predicate over ``(record, draft)`` with a short
-description for the rationale. See docs/rules.md for the ``when:`` keys.
+"""Compiled conditions of YAML rules: each is a pure predicate over ``(record, draft, view)`` with a
+short description for the rationale. See docs/rules.md for the ``when:`` keys.
+
+Conditions on a routing field a rule can change (category, subcategory, priority, tier, queue,
+tags) read it from the `RoutingView` of the fold in progress; every other field cannot change while
+rules fold and is read from the draft. Predicates are specialised per key at load time (one small
+closure each, no per-call lookups of what to compare) because every record runs a dozen of them.
 
 Conditions never read PHI: codes, payer ids, facility, amounts, categories and the record's facts
 are non-PHI by construction (adapters put identifiers in ``record.phi``). The one text condition,
@@ -10,6 +15,7 @@ which is the draft the post-redaction stage in `normalizers.sealing.Sealer` hand
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,14 +23,15 @@ from decimal import Decimal
 
 from adapters.base import SourceRecord
 from normalizers.draft import TicketDraft
+from normalizers.rule_view import RoutingView
 
-Predicate = Callable[[SourceRecord, TicketDraft], bool]
+Predicate = Callable[[SourceRecord, TicketDraft, RoutingView], bool]
 _COMPARATORS: dict[str, Callable[[Decimal, Decimal], bool]] = {
-    "gt": lambda a, b: a > b,
-    "gte": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b,
-    "lte": lambda a, b: a <= b,
-    "eq": lambda a, b: a == b,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "eq": operator.eq,
 }
 _SYMBOLS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=="}
 
@@ -56,18 +63,72 @@ def compare(spec: Mapping[str, object]) -> tuple[Callable[[Decimal | None], bool
     for op, _ in bounds:
         if op not in _COMPARATORS:
             raise ValueError(f"unknown comparison {op!r} (use gt, gte, lt, lte, eq)")
+    text = " and ".join(f"{_SYMBOLS[op]} {bound}" for op, bound in bounds)
+    checks = tuple((_COMPARATORS[op], bound) for op, bound in bounds)
+    if len(checks) == 1:
+        check, limit = checks[0]
+
+        def test_one(value: Decimal | None) -> bool:
+            return value is not None and check(value, limit)
+
+        return test_one, text
 
     def test(value: Decimal | None) -> bool:
-        return value is not None and all(_COMPARATORS[op](value, bound) for op, bound in bounds)
+        return value is not None and all(check(value, limit) for check, limit in checks)
 
-    return test, " and ".join(f"{_SYMBOLS[op]} {bound}" for op, bound in bounds)
+    return test, text
 
 
-def _field_in(
-    key: str, values: frozenset[str], get: Callable[[SourceRecord, TicketDraft], str | None]
-) -> Condition:
-    def test(record: SourceRecord, draft: TicketDraft) -> bool:
-        return get(record, draft) in values
+def _payer(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> str | None:
+    return draft.payer.id if draft.payer is not None else None
+
+
+# What each equality key reads: a field that rules never change from the record or draft, or a
+# routing field from the view.
+_SIMPLE: dict[str, Callable[[SourceRecord, TicketDraft, RoutingView], str | None]] = {
+    "source": lambda r, d, v: d.source.system,
+    "instance": lambda r, d, v: d.source.instance,
+    "module": lambda r, d, v: d.source.module,
+    "format": lambda r, d, v: d.source.format.value,
+    "record_type": lambda r, d, v: r.record_type,
+    "payer": _payer,
+    "facility": lambda r, d, v: d.facility,
+    "category": lambda r, d, v: v.category,
+    "subcategory": lambda r, d, v: v.subcategory,
+    "priority": lambda r, d, v: v.priority.value,
+    "tier": lambda r, d, v: str(v.tier),
+    "queue": lambda r, d, v: v.queue,
+}
+
+
+def _field_in(key: str, values: frozenset[str]) -> Condition:
+    test: Predicate
+    if key == "payer":
+
+        def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
+            payer = draft.payer
+            return payer is not None and payer.id in values
+
+    elif key == "facility":
+
+        def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
+            return draft.facility in values
+
+    elif key == "category":
+
+        def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
+            return view.category in values
+
+    elif key == "record_type":
+
+        def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
+            return record.record_type in values
+
+    else:
+        get = _SIMPLE[key]
+
+        def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
+            return get(record, draft, view) in values
 
     return Condition(key, test, f"{key}={_describe_set(values)}")
 
@@ -77,7 +138,7 @@ def _codes(spec: Mapping[str, object]) -> Condition:
     codes = as_set(spec["code"]) if "code" in spec else None
     prefixes = tuple(sorted(as_set(spec["code_prefix"]))) if "code_prefix" in spec else None
 
-    def test(record: SourceRecord, draft: TicketDraft) -> bool:
+    def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
         for code in draft.codes:
             if systems is not None and code.system.upper() not in systems:
                 continue
@@ -100,9 +161,10 @@ def _codes(spec: Mapping[str, object]) -> Condition:
 
 def _money(key: str, spec: Mapping[str, object]) -> Condition:
     check, text = compare(spec)
+    read = operator.attrgetter(key)
 
-    def test(record: SourceRecord, draft: TicketDraft) -> bool:
-        return check(getattr(draft.financial, key))
+    def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
+        return check(read(draft.financial))
 
     return Condition(key, test, f"{key} {text}")
 
@@ -110,7 +172,7 @@ def _money(key: str, spec: Mapping[str, object]) -> Condition:
 def _age(spec: Mapping[str, object]) -> Condition:
     check, text = compare(spec)
 
-    def test(record: SourceRecord, draft: TicketDraft) -> bool:
+    def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
         if draft.occurred_at is None:
             return False
         age = draft.received_at - draft.occurred_at
@@ -122,7 +184,7 @@ def _age(spec: Mapping[str, object]) -> Condition:
 def _recurrence(key: str, spec: Mapping[str, object]) -> Condition:
     check, text = compare(spec)
 
-    def test(record: SourceRecord, draft: TicketDraft) -> bool:
+    def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
         return check(Decimal(getattr(draft.recurrence, key)))
 
     return Condition(key, test, f"{key} {text}", sealed_stage=True)
@@ -131,7 +193,7 @@ def _recurrence(key: str, spec: Mapping[str, object]) -> Condition:
 def _text(pattern: str) -> Condition:
     regex = re.compile(pattern, re.IGNORECASE)
 
-    def test(record: SourceRecord, draft: TicketDraft) -> bool:
+    def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
         if not draft.redacted:
             return False
         return any(regex.search(text) for text in (draft.summary, draft.description, draft.evidence))
@@ -142,7 +204,7 @@ def _text(pattern: str) -> Condition:
 def _facts(spec: Mapping[str, object]) -> Condition:
     wanted = dict(spec)
 
-    def test(record: SourceRecord, draft: TicketDraft) -> bool:
+    def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
         for name, value in wanted.items():
             fact = record.facts.get(name)
             if isinstance(value, bool):
@@ -156,26 +218,12 @@ def _facts(spec: Mapping[str, object]) -> Condition:
 
 
 def _tags(values: frozenset[str]) -> Condition:
-    def test(record: SourceRecord, draft: TicketDraft) -> bool:
-        return any(tag in values for tag in draft.tags)
+    def test(record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
+        return any(tag in values for tag in view.tags)
 
     return Condition("tags", test, f"tag in {_describe_set(values)}")
 
 
-_SIMPLE: dict[str, Callable[[SourceRecord, TicketDraft], str | None]] = {
-    "source": lambda r, d: d.source.system,
-    "instance": lambda r, d: d.source.instance,
-    "module": lambda r, d: d.source.module,
-    "format": lambda r, d: d.source.format.value,
-    "record_type": lambda r, d: r.record_type,
-    "payer": lambda r, d: d.payer.id if d.payer else None,
-    "facility": lambda r, d: d.facility,
-    "category": lambda r, d: d.category,
-    "subcategory": lambda r, d: d.subcategory,
-    "priority": lambda r, d: d.priority.value,
-    "tier": lambda r, d: str(d.tier),
-    "queue": lambda r, d: d.queue,
-}
 CODE_KEYS = frozenset({"code_system", "code", "code_prefix"})
 MAPPING_KEYS = frozenset({"billed", "paid", "exposure", "age_days", "occurrences", "facilities", "facts"})
 CONDITION_KEYS = frozenset({*_SIMPLE, *CODE_KEYS, *MAPPING_KEYS, "text", "tags"})
@@ -188,7 +236,7 @@ def compile_conditions(when: Mapping[str, object]) -> tuple[Condition, ...]:
         if key in CODE_KEYS:
             continue
         if key in _SIMPLE:
-            out.append(_field_in(key, as_set(value), _SIMPLE[key]))
+            out.append(_field_in(key, as_set(value)))
             continue
         if key in MAPPING_KEYS and not isinstance(value, Mapping):
             raise ValueError(f"{key!r} takes a mapping such as {{gte: 3}}")

@@ -12,51 +12,43 @@ Rules run in two stages. ``record`` rules run in `Normalizer.normalize`, before 
 the ingest pipeline filled in the draft's recurrence counts. A ``first-match`` group may not mix
 stages (the loader refuses it).
 
-For speed, each group indexes its rules by the code systems their conditions name: a draft only
-tests the rules that name one of its codes' systems plus the rules that name none.
+For speed (docs/PERFORMANCE.md, bench/rules.py):
+
+- each group indexes its rules by the most specific equality they require (a code system and code,
+  a code, a payer, a facility, a code system, a record type, in that order of preference), so a
+  draft only tests the rules that can match it plus the rules that require none of these;
+- a `RuleSet` folds all its groups into one `RoutingView` and copies the draft once at the end,
+  instead of once per matching rule (the result is the same: conditions read the view);
+- each rule's conditions are a tuple of specialised predicates, and a rule whose actions describe
+  themselves the same way for every draft has its rationale line built at load time.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from adapters.base import SourceRecord
 from normalizers.draft import TicketDraft
-from normalizers.payload import Priority, Sla
-from normalizers.rule_conditions import Condition, as_set, compile_conditions
+from normalizers.rule_actions import ACTION_KEYS, ROUTING_ACTIONS, Action, compile_actions
+from normalizers.rule_conditions import Condition, Predicate, as_set, compile_conditions
+from normalizers.rule_view import RoutingView
 from normalizers.rules import RuleChain
 from normalizers.taxonomy import Taxonomy
 
-_PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.CRITICAL: 3}
-ROUTING_ACTIONS = frozenset(
-    {
-        "queue",
-        "tier",
-        "tier_at_least",
-        "priority",
-        "priority_at_least",
-        "route_by_taxonomy",
-        "override",
-        "owner",
-    }
-)
-ACTION_KEYS = frozenset(
-    {
-        *ROUTING_ACTIONS,
-        "category",
-        "subcategory",
-        "subcategory_from_carc",
-        "tags",
-        "co_owner",
-        "sla",
-        "note",
-    }
-)
-SLA_KEYS = frozenset({"response_minutes", "resolve_minutes", "paused_reason"})
+__all__ = [
+    "ACTION_KEYS",
+    "PLAN_CACHE_SIZE",
+    "Mode",
+    "RuleGroup",
+    "RuleSet",
+    "Stage",
+    "YamlRule",
+    "build_rule",
+    "draft_keys",
+]
 
 
 class Mode(StrEnum):
@@ -73,140 +65,10 @@ class Stage(StrEnum):
     SEALED = "sealed"
 
 
-Changes = dict[str, Any]
-Action = Callable[[TicketDraft, Changes], str]
-
-
-def _check_priority(value: object) -> Priority:
-    try:
-        return Priority(str(value))
-    except ValueError:
-        raise ValueError(f"priority must be one of {', '.join(p.value for p in Priority)}") from None
-
-
-def _check_tier(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3:
-        raise ValueError("tier must be 1, 2 or 3")
-    return value
-
-
-def compile_actions(then: Mapping[str, object], taxonomy: Taxonomy) -> tuple[Action, ...]:  # noqa: PLR0915 - one flat branch per action key
-    """The actions of one ``then:`` mapping. Each writes into a changes dict (reading the draft
-    as already changed by earlier actions) and returns a short description."""
-    unknown = set(then) - ACTION_KEYS
-    if unknown:
-        raise ValueError(f"unknown action {sorted(unknown)[0]!r}; known: {', '.join(sorted(ACTION_KEYS))}")
-    actions: list[Action] = []
-
-    def current(draft: TicketDraft, changes: Changes, name: str) -> Any:
-        return changes.get(name, getattr(draft, name))
-
-    if "category" in then:
-        category = str(then["category"])
-        taxonomy.resolve(category)  # KeyError -> reported by the loader
-
-        def set_category(draft: TicketDraft, changes: Changes) -> str:
-            changes["category"] = taxonomy.resolve(category).category.key
-            return f"category={changes['category']}"
-
-        actions.append(set_category)
-    if "subcategory" in then:
-        sub = str(then["subcategory"])
-
-        def set_sub(draft: TicketDraft, changes: Changes) -> str:
-            changes["subcategory"] = sub
-            return f"subcategory={sub}"
-
-        actions.append(set_sub)
-    if then.get("subcategory_from_carc"):
-
-        def from_carc(draft: TicketDraft, changes: Changes) -> str:
-            category = current(draft, changes, "category")
-            for code in draft.codes:
-                if code.system.upper() not in {"CARC", "RARC"}:
-                    continue
-                found = taxonomy.scenario_for_carc(code.code)
-                if found and found[0].key == category:
-                    changes["subcategory"] = found[1].key
-                    return f"subcategory={found[1].key} (CAQH CORE scenario of {code.system} {code.code})"
-            return "no CAQH CORE scenario"
-
-        actions.append(from_carc)
-    if then.get("route_by_taxonomy"):
-
-        def route(draft: TicketDraft, changes: Changes) -> str:
-            category = taxonomy.resolve(current(draft, changes, "category")).category
-            changes.update(tier=category.tier, queue=category.queue, owner=category.owner)
-            return f"{category.key} -> queue {category.queue}, tier {category.tier}, owner {category.owner}"
-
-        actions.append(route)
-    for key in ("queue", "owner", "co_owner"):
-        if key in then:
-            actions.append(_setter(key, str(then[key])))
-    if "tier" in then:
-        actions.append(_setter("tier", _check_tier(then["tier"])))
-    if "tier_at_least" in then:
-        floor = _check_tier(then["tier_at_least"])
-
-        def tier_up(draft: TicketDraft, changes: Changes) -> str:
-            changes["tier"] = max(current(draft, changes, "tier"), floor)
-            return f"tier={changes['tier']} (at least {floor})"
-
-        actions.append(tier_up)
-    if "priority" in then:
-        actions.append(_setter("priority", _check_priority(then["priority"])))
-    if "priority_at_least" in then:
-        least = _check_priority(then["priority_at_least"])
-
-        def priority_up(draft: TicketDraft, changes: Changes) -> str:
-            now = current(draft, changes, "priority")
-            changes["priority"] = now if _PRIORITY_RANK[now] >= _PRIORITY_RANK[least] else least
-            return f"priority={changes['priority'].value} (at least {least.value})"
-
-        actions.append(priority_up)
-    if "override" in then:
-        override = str(then["override"])
-
-        def set_override(draft: TicketDraft, changes: Changes) -> str:
-            changes.update(override=override, priority=Priority.CRITICAL)
-            return f"override={override}, priority=critical (bypasses queue order)"
-
-        actions.append(set_override)
-    if "tags" in then:
-        tags = tuple(sorted(as_set(then["tags"])))
-
-        def add_tags(draft: TicketDraft, changes: Changes) -> str:
-            have = current(draft, changes, "tags")
-            changes["tags"] = (*have, *(tag for tag in tags if tag not in have))
-            return f"tags+={','.join(tags)}"
-
-        actions.append(add_tags)
-    if "sla" in then:
-        sla = then["sla"]
-        if not isinstance(sla, Mapping) or set(sla) - SLA_KEYS:
-            raise ValueError(f"sla takes a mapping with {', '.join(sorted(SLA_KEYS))}")
-        values = Sla.model_validate(dict(sla))
-        given = {key: getattr(values, key) for key in sla}
-
-        def set_sla(draft: TicketDraft, changes: Changes) -> str:
-            base = current(draft, changes, "sla") or Sla()
-            changes["sla"] = base.model_copy(update=given)
-            return "sla " + ", ".join(f"{key}={value}" for key, value in given.items())
-
-        actions.append(set_sla)
-    if "note" in then:
-        note = str(then["note"])
-        actions.append(lambda draft, changes: note)
-    return tuple(actions)
-
-
-def _setter(name: str, value: object) -> Action:
-    def action(draft: TicketDraft, changes: Changes) -> str:
-        changes[name] = value
-        shown = value.value if isinstance(value, Priority) else value
-        return f"{name}={shown}"
-
-    return action
+# Distinct index-key combinations whose candidate rules a `RuleSet` remembers (then starts over).
+PLAN_CACHE_SIZE = 4096
+# The index spaces of a draft's keys: one short prefix per space, so one dict holds them all.
+_CODE, _ANY_CODE, _PAYER, _FACILITY, _SYSTEM, _RECORD_TYPE = "c:", "k:", "p:", "f:", "s:", "t:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +80,22 @@ class YamlRule:
     actions: tuple[Action, ...]
     sets_rule_id: bool
     line: int = 0
-    code_systems: frozenset[str] | None = None
-    equals: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    # Index keys (prefixed, see `draft_keys`): the rule can only match a draft holding one of them;
+    # None when the rule requires none of the indexed equalities.
+    index_keys: frozenset[str] | None = None
+    tests: tuple[Predicate, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    why: str = dataclasses.field(init=False, repr=False, compare=False)
+    fixed_line: str | None = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        why = ", ".join(c.description for c in self.conditions) or "always"
+        texts = [action.text for action in self.actions]
+        fixed = None
+        if all(text is not None for text in texts):
+            fixed = f"{self.id}: {why} -> {'; '.join(texts)}"[:300]  # type: ignore[arg-type]
+        object.__setattr__(self, "tests", tuple(c.test for c in self.conditions))
+        object.__setattr__(self, "why", why)
+        object.__setattr__(self, "fixed_line", fixed)
 
     @property
     def stage(self) -> Stage:
@@ -228,92 +104,129 @@ class YamlRule:
 
     def matches(self, record: SourceRecord, draft: TicketDraft) -> bool:
         """Whether every condition holds."""
-        return all(condition.test(record, draft) for condition in self.conditions)
+        view = RoutingView(draft)
+        return all(test(record, draft, view) for test in self.tests)
+
+    def fire(self, record: SourceRecord, draft: TicketDraft, view: RoutingView) -> bool:
+        """Apply this rule to ``view`` (the routing of ``draft`` as the fold so far changed it)
+        when every condition holds; whether it did."""
+        for test in self.tests:
+            if not test(record, draft, view):
+                return False
+        line = self.fixed_line
+        if line is None:
+            what = [action.run(draft, view) for action in self.actions]
+            line = f"{self.id}: {self.why} -> {'; '.join(what)}"[:300]
+        else:
+            for action in self.actions:
+                action.run(draft, view)
+        if self.sets_rule_id:
+            view.rule_id = self.id
+        view.rationale.append(line)
+        return True
 
     def apply(self, record: SourceRecord, draft: TicketDraft) -> TicketDraft:
         """The draft with this rule's actions, or ``draft`` itself when a condition fails."""
-        for condition in self.conditions:
-            if not condition.test(record, draft):
-                return draft
-        changes: Changes = {}
-        what = [action(draft, changes) for action in self.actions]
-        why = ", ".join(c.description for c in self.conditions) or "always"
-        if self.sets_rule_id:
-            changes["rule_id"] = self.id
-        line = f"{self.id}: {why} -> {'; '.join(what)}"
-        return dataclasses.replace(draft, rationale=(*draft.rationale, line[:300]), **changes)
+        view = RoutingView(draft)
+        return view.applied_to(draft) if self.fire(record, draft, view) else draft
+
+
+def _index_keys(when: Mapping[str, object]) -> frozenset[str] | None:
+    """The most specific equality a rule requires, as draft keys: a code system and code, else a
+    code, else a payer, a facility, a code system, a record type."""
+    systems = sorted(s.upper() for s in as_set(when["code_system"])) if "code_system" in when else None
+    if "code" in when:
+        codes = as_set(when["code"])
+        if systems is not None:
+            return frozenset(f"{_CODE}{system}\x1f{code}" for system in systems for code in codes)
+        return frozenset(f"{_ANY_CODE}{code}" for code in codes)
+    for key, prefix in (("payer", _PAYER), ("facility", _FACILITY)):
+        if key in when:
+            return frozenset(prefix + value for value in as_set(when[key]))
+    if systems is not None:
+        return frozenset(_SYSTEM + system for system in systems)
+    if "record_type" in when:
+        return frozenset(_RECORD_TYPE + value for value in as_set(when["record_type"]))
+    return None
+
+
+def draft_keys(record: SourceRecord, draft: TicketDraft) -> tuple[str, ...]:
+    """The index keys of a draft (fields no rule changes, so they hold for the whole fold)."""
+    keys = [_RECORD_TYPE + record.record_type]
+    for code in draft.codes:
+        system = code.system.upper()
+        keys += (f"{_CODE}{system}\x1f{code.code}", _ANY_CODE + code.code, _SYSTEM + system)
+    if draft.payer is not None and draft.payer.id is not None:
+        keys.append(_PAYER + draft.payer.id)
+    if draft.facility is not None:
+        keys.append(_FACILITY + draft.facility)
+    return tuple(keys)
 
 
 def build_rule(
     rule_id: str, when: Mapping[str, object], then: Mapping[str, object], taxonomy: Taxonomy, line: int = 0
 ) -> YamlRule:
     """Compile one rule; ValueError / KeyError say what is wrong (the loader adds the line)."""
-    systems = frozenset(s.upper() for s in as_set(when["code_system"])) if "code_system" in when else None
     return YamlRule(
         id=rule_id,
         conditions=compile_conditions(when),
         actions=compile_actions(then, taxonomy),
         sets_rule_id=bool(ROUTING_ACTIONS & then.keys()),
         line=line,
-        code_systems=systems,
-        equals={key: as_set(when[key]) for key in ("payer", "facility") if key in when},
+        index_keys=_index_keys(when),
     )
 
 
-def _index_key(rule: YamlRule) -> tuple[str, frozenset[str]] | None:
-    """The equality condition a rule is indexed by: code system, else payer, else facility."""
-    if rule.code_systems is not None:
-        return "code_system", rule.code_systems
-    for key in ("payer", "facility"):
-        if key in rule.equals:
-            return key, rule.equals[key]
-    return None
-
-
 class RuleGroup:
-    """Rules folded in one `Mode`, indexed by the code system, payer or facility they require, so
-    a draft only tests the rules that can match it (plus those that require none of these)."""
+    """Rules folded in one `Mode`, indexed by the most specific equality they require, so a draft
+    only tests the rules that can match it (plus those that require none)."""
 
     def __init__(self, name: str, mode: Mode, rules: Sequence[YamlRule]) -> None:
         self.name = name
         self.mode = mode
         self.rules = tuple(rules)
-        self._unkeyed: tuple[int, ...] = ()
-        self._index: dict[str, dict[str, list[int]]] = {"code_system": {}, "payer": {}, "facility": {}}
+        index: dict[str, list[int]] = {}
         unkeyed: list[int] = []
         for position, rule in enumerate(self.rules):
-            key = _index_key(rule)
-            if key is None:
+            if rule.index_keys is None:
                 unkeyed.append(position)
                 continue
-            for value in key[1]:
-                self._index[key[0]].setdefault(value, []).append(position)
+            for key in rule.index_keys:
+                index.setdefault(key, []).append(position)
+        self._index = {key: tuple(positions) for key, positions in index.items()}
         self._unkeyed = tuple(unkeyed)
+        self._unkeyed_rules = tuple(self.rules[position] for position in unkeyed)
 
-    def candidates(self, draft: TicketDraft) -> tuple[YamlRule, ...]:
-        """The rules that can match ``draft``, in file order."""
+    def candidates(self, keys: Sequence[str]) -> tuple[YamlRule, ...]:
+        """The rules that can match a draft with index ``keys`` (`draft_keys`), in file order."""
         index = self._index
-        found: list[int] = list(self._unkeyed)
-        by_system = index["code_system"]
-        if by_system:
-            for code in draft.codes:
-                found += by_system.get(code.system.upper(), ())
-        if draft.payer is not None and draft.payer.id is not None and index["payer"]:
-            found += index["payer"].get(draft.payer.id, ())
-        if draft.facility is not None and index["facility"]:
-            found += index["facility"].get(draft.facility, ())
+        if not index:
+            return self.rules
+        hits: tuple[int, ...] = ()
+        for key in keys:
+            found = index.get(key)
+            if found is not None:
+                hits += found
+        if not hits:
+            return self._unkeyed_rules
         rules = self.rules
-        return tuple(rules[position] for position in sorted(set(found)))
+        return tuple(rules[position] for position in sorted({*hits, *self._unkeyed}))
+
+    def fold(self, record: SourceRecord, draft: TicketDraft, view: RoutingView, keys: Sequence[str]) -> None:
+        """Fold the group's rules into ``view``."""
+        if self.mode is Mode.FIRST_MATCH:
+            for rule in self.candidates(keys):
+                if rule.fire(record, draft, view):
+                    return
+        else:
+            for rule in self.candidates(keys):
+                rule.fire(record, draft, view)
 
     def apply(self, record: SourceRecord, draft: TicketDraft) -> TicketDraft:
         """Fold the group's rules over ``draft``."""
-        for rule in self.candidates(draft):
-            result = rule.apply(record, draft)
-            if result is not draft:
-                draft = result
-                if self.mode is Mode.FIRST_MATCH:
-                    break
-        return draft
+        view = RoutingView(draft)
+        self.fold(record, draft, view, draft_keys(record, draft))
+        return view.applied_to(draft)
 
 
 class RuleSet(RuleChain):
@@ -323,6 +236,9 @@ class RuleSet(RuleChain):
         super().__init__(())
         self.groups = tuple(groups)
         self.source = source
+        # Draft index keys -> each group's (first-match?, candidate rules). The candidates depend
+        # only on the keys, and drafts repeat a small set of code/payer/facility combinations.
+        self._plans: dict[tuple[str, ...], tuple[tuple[bool, tuple[YamlRule, ...]], ...]] = {}
 
     def stage(self, stage: Stage) -> RuleSet:
         """Only the rules of ``stage`` (groups keep their order and mode; empty groups drop)."""
@@ -336,7 +252,18 @@ class RuleSet(RuleChain):
         return sum(len(group.rules) for group in self.groups)
 
     def apply(self, record: SourceRecord, draft: TicketDraft) -> TicketDraft:
-        """The draft after every group."""
-        for group in self.groups:
-            draft = group.apply(record, draft)
-        return draft
+        """The draft after every group: one fold into a `RoutingView`, one copy at the end (the
+        same draft as folding each rule's copy into the next)."""
+        keys = draft_keys(record, draft)
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = tuple((group.mode is Mode.FIRST_MATCH, group.candidates(keys)) for group in self.groups)
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.clear()
+            self._plans[keys] = plan
+        view = RoutingView(draft)
+        for first_match, rules in plan:
+            for rule in rules:
+                if rule.fire(record, draft, view) and first_match:
+                    break
+        return view.applied_to(draft)
