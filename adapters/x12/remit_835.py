@@ -9,7 +9,11 @@ Records (``record_type``):
 - ``x12-835-plb``: one per PLB segment (payment-posting work).
 - ``x12-835-unbalanced``: the set does not balance (BPR02 against the sum of CLP04 less PLB, or
   claims against their lines): the poster's system will reject it.
-- ``x12-835-remittance``: evidence only (no ticket) for a set with nothing to work.
+- ``x12-835-payment``: a claim paid with nothing to work (CLP02 1, 2, 3 or 19-21, CLP04 > 0, no
+  record above for it): auto-resolve evidence for the dedup lifecycle (`normalizers.lifecycle`), no
+  ticket of its own. It carries only CLP01 as ``PhiValue(kind="CLAIM", field="CLP-01")`` (the same
+  value the denial record marks) and the facts ``status.code``, ``amounts.paid``, ``payer.id``.
+- ``x12-835-remittance``: evidence only (no ticket) for a set that gave no other record.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from adapters.x12.context import (
 
 ROUTINE_ADJUSTMENTS = frozenset({"CO-45", "CO-253", "CO-A2", "PR-1", "PR-2", "PR-3", "OA-23"})
 DENIED, REVERSAL = "4", "22"
+PAID_STATUSES = frozenset({"1", "2", "3", "19", "20", "21"})
 _ZERO = Decimal("0")
 _CENT = Decimal("0.01")
 _EVIDENCE_SEGMENTS = 40
@@ -116,7 +121,7 @@ class Remit835Parser:
             self._claims += 1
             self._claim = _Claim(number=in_set, ordinal=self._claims, elements=elements, segments=[elements])
             self._claim.phi += phi.value("CLAIM", "CLP-01", element(elements, 1))
-            self._claim.phi += phi.value("CLAIM", "CLP-07", element(elements, 7))
+            self._claim.phi += phi.value("ID", "CLP-07", element(elements, 7))
             self._paid_total += money(element(elements, 4)) or _ZERO
             if len(elements) < 5:
                 problem = X12Problem(self._ctx.interchange, in_file, "CLP has fewer than 4 elements")
@@ -195,7 +200,7 @@ class Remit835Parser:
         ]
         zero_lines = sum(1 for line in claim.lines if line.paid == _ZERO and line.billed > _ZERO)
         if status not in (DENIED, REVERSAL) and not unusual and not zero_lines:
-            return []
+            return self._payment(claim, status, paid)
         if unusual:
             group, reason = unusual[0][0], unusual[0][1]
         elif claim.adjustments:
@@ -231,6 +236,21 @@ class Remit835Parser:
                 self._text.join(claim.segments),
             )
         ]
+
+    def _payment(self, claim: _Claim, status: str, paid: Decimal | None) -> list[X12Item]:
+        """The evidence record of a paid claim (see the module docstring), or nothing."""
+        if status not in PAID_STATUSES or paid is None or paid <= _ZERO:
+            return []
+        facts: dict[str, FactValue] = {
+            EVIDENCE: True,
+            "status.code": status,
+            "amounts.paid": paid,
+            "claim.ordinal": claim.ordinal,
+            **self._payer_facts(),
+        }
+        self._emitted += 1
+        reference = phi.value("CLAIM", "CLP-01", element(claim.elements, 1))
+        return [make_record(self._ctx, "x12-835-payment", f"CLP@{claim.number}", facts, reference, "")]
 
     def _balances(self, claim: _Claim, billed: Decimal, paid: Decimal) -> bool:
         for line in claim.lines:
