@@ -33,6 +33,9 @@ CASES = {
     "denial-co97.835": Expect(("x12-835-claim",), "denial-management", ("CARC", "97")),
     "timely-filing-co29.835": Expect(("x12-835-claim",), "denial-management", ("CARC", "29")),
     "reversal-22.835": Expect(("x12-835-claim",), "denial-management", ("835-CLP02", "22")),
+    "line-denied-co97.835": Expect(("x12-835-line",), "denial-management", ("835-LINE", "CO-97@HC:97110")),
+    "lines-all-denied-co50.835": Expect(("x12-835-claim",), "denial-management", ("CARC", "50")),
+    "lines-mixed-reasons.835": Expect(("x12-835-claim", "x12-835-line"), "denial-management", ("CARC", "97")),
     "plb-wo.835": Expect(("x12-835-payment", "x12-835-plb"), "payment-posting", ("PLB", "WO")),
     "unbalanced.835": Expect(
         ("x12-835-payment", "x12-835-unbalanced"), "payment-posting", ("X12-835", "unbalanced"), "high"
