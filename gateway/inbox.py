@@ -180,6 +180,7 @@ class X12Inbox:
                 "tickets": len(outcome.results),
                 "new_tickets": sum(1 for r in outcome.results if r.created),
                 "evidence": outcome.evidence,
+                "resolved": sum(len(result.resolved) for result in outcome.resolved),
                 "problems": len(outcome.problems),
                 "quarantine_id": outcome.quarantine_id,
             },

@@ -127,6 +127,7 @@ async def _ingest_x12(runtime: Runtime, path: Path, *, as_json: bool, out: Conso
         "tickets": len(outcome.results),
         "new_tickets": created,
         "evidence": outcome.evidence,
+        "resolved_ticket_ids": [ticket_id for result in outcome.resolved for ticket_id, _ in result.resolved],
         "problems": len(outcome.problems),
         "ticket_ids": [result.ticket_id for result in outcome.results],
     }
@@ -134,7 +135,8 @@ async def _ingest_x12(runtime: Runtime, path: Path, *, as_json: bool, out: Conso
         sys.stdout.write(json.dumps(line) + "\n")
     else:
         out.print(
-            f"{path}: {len(outcome.results)} tickets ({created} new), {outcome.evidence} evidence records",
+            f"{path}: {len(outcome.results)} tickets ({created} new), {outcome.evidence} evidence records"
+            f" ({sum(len(result.resolved) for result in outcome.resolved)} tickets resolved)",
             markup=False,
         )
     if outcome.rejected:

@@ -22,6 +22,7 @@ from gateway.quarantine import Quarantine
 from normalizers.draft import TicketDraft
 from normalizers.errors import NormalizationError
 from normalizers.normalizer import Normalizer
+from normalizers.payload import LifecycleKind
 from normalizers.sealing import Sealer, SealResult
 
 log = logging.getLogger("rcmgw.pipeline")
@@ -36,6 +37,9 @@ class IngestResult:
     created: bool
     entry_ids: tuple[str, ...]
     action: str = "open"
+    resolved: tuple[tuple[str, str], ...] = ()
+    """For auto-resolve evidence: ``(ticket_id, fingerprint)`` of every ticket it resolved (one
+    piece of evidence may close several tickets of the same claim)."""
 
 
 class RecordQuarantined(Exception):
@@ -72,6 +76,12 @@ class IngestPipeline:
         self._audit = audit
         self._on_spooled = on_spooled
         self._lifecycle = lifecycle
+
+    @property
+    def resolves_from_evidence(self) -> bool:
+        """Whether auto-resolve evidence records (`normalizers.lifecycle.EVIDENCE_RECORD_TYPES`)
+        may be ingested: only with the dedup lifecycle on (without it they would become tickets)."""
+        return self._lifecycle is not None
 
     async def ingest(self, record: SourceRecord, ack: Ack | None = None) -> IngestResult:
         """Normalize, seal and durably spool ``record``; await ``ack`` only after the commit.
@@ -209,9 +219,13 @@ class IngestPipeline:
             action = plan.action.value if plan.action else "none"
             created = False
             entry_ids: tuple[str, ...] = ()
+            resolved: tuple[tuple[str, str], ...] = ()
             for sealed in plan.deliveries:
                 put = await self._put(record, sealed, action)
                 created, entry_ids = created or put.created, (*entry_ids, *put.entry_ids)
+                mark = sealed.ticket.payload.lifecycle
+                if mark is not None and mark.kind is LifecycleKind.RESOLVE and mark.of:
+                    resolved = (*resolved, (mark.of, sealed.ticket.fingerprint))
             await lifecycle.commit(plan)
         log.debug(
             "lifecycle decision",
@@ -233,6 +247,7 @@ class IngestPipeline:
             created=created,
             entry_ids=entry_ids,
             action=action,
+            resolved=resolved,
         )
 
     def seal_many(self, records: Sequence[SourceRecord]) -> list[SealResult | NormalizationError]:

@@ -4,7 +4,11 @@ Used by ``rcmgw ingest``, ``POST /v1/ingest/x12`` and the inbox watcher. Records
 and spooled in batches of `BATCH_SIZE` (reading and sealing in a worker thread, each batch one
 durable `put_many` commit); every record of the file is spooled before `ingest_x12_stream`
 returns, so the caller may acknowledge the file (move it to done/, answer 202) afterwards.
-Evidence records (accepted statuses) make no ticket. A file with any problem is quarantined,
+Evidence records (accepted statuses, paid claims) make no ticket. With the dedup lifecycle on, the
+auto-resolve evidence among them (``x12-277ca-acceptance``, ``x12-835-payment``) goes through the
+pipeline too: the lifecycle resolves the open ticket whose claims they account for (spooling a
+resolve update, reported in `X12Outcome.resolved`) and spools nothing when they match no ticket.
+A file with any problem is quarantined,
 encrypted, with the first problem as its one-line reason; its good transaction sets are still
 spooled.
 """
@@ -26,6 +30,7 @@ from adapters.x12.tokenizer import looks_like_x12
 from gateway.pipeline import IngestPipeline, IngestResult, RecordQuarantined
 from gateway.quarantine import Quarantine
 from normalizers.errors import NormalizationError
+from normalizers.lifecycle import EVIDENCE_RECORD_TYPES
 from normalizers.normalizer import Normalizer
 from normalizers.sealing import Sealer, SealResult
 
@@ -37,11 +42,14 @@ BATCH_SIZE = 500
 @dataclass
 class X12Outcome:
     """What one file gave: results of spooled tickets (or sealed tickets in a dry run), evidence
-    records kept without a ticket, and problems (each names interchange, segment and reason)."""
+    records kept without a ticket, resolve updates spooled for tickets that evidence closed, and
+    problems (each names interchange, segment and reason)."""
 
     results: list[IngestResult] = field(default_factory=list)
     sealed: list[SealResult] = field(default_factory=list)
     evidence: int = 0
+    resolved: list[IngestResult] = field(default_factory=list)
+    """Results of the evidence records that resolved tickets (their ``resolved`` names them)."""
     problems: list[str] = field(default_factory=list)
     quarantine_id: str | None = None
     not_x12: bool = False
@@ -59,13 +67,17 @@ def is_x12_file(path: Path) -> bool:
         return looks_like_x12(handle.read(256))
 
 
-def _items(stream: BinaryIO, outcome: X12Outcome) -> Iterator[SourceRecord]:
+def _items(stream: BinaryIO, outcome: X12Outcome, *, resolve: bool = False) -> Iterator[SourceRecord]:
+    """Records that go to the pipeline; evidence is counted, and yielded only when ``resolve``
+    (the lifecycle is on) and it is auto-resolve evidence."""
     try:
         for item in read_x12(stream):
             if isinstance(item, X12Problem):
                 outcome.problems.append(str(item))
             elif item.facts.get(EVIDENCE):
                 outcome.evidence += 1
+                if resolve and item.record_type in EVIDENCE_RECORD_TYPES:
+                    yield item
             else:
                 yield item
     except X12Rejected as error:
@@ -106,12 +118,15 @@ async def ingest_x12_stream(
     returns them) on any problem.
     `fallback.errors.SpoolUnavailable` propagates: then nothing may be acknowledged."""
     outcome = X12Outcome()
-    items = _items(stream, outcome)
+    items = _items(stream, outcome, resolve=pipeline.resolves_from_evidence)
     while batch := await asyncio.to_thread(_take, items, batch_size):
         results = await pipeline.ingest_many(batch, source=source)
         for record, result in zip(batch, results, strict=True):
             if isinstance(result, RecordQuarantined):
                 outcome.problems.append(f"record {record.record_type}: {result.cause_code}")
+            elif record.record_type in EVIDENCE_RECORD_TYPES:
+                if result.resolved:
+                    outcome.resolved.append(result)
             else:
                 outcome.results.append(result)
     if outcome.problems:

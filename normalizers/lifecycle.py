@@ -20,10 +20,10 @@ ticket whose state (and next update) lists all 500 claims.
 
 Auto-resolve evidence contract (the X12 adapter, issue 4, produces these records):
 
-- ``record_type`` ``"x12-277ca-acceptance"`` (a 277CA STC with an accepted status category,
-  A1/A2/A3...) or ``"x12-835-payment"`` (an 835 CLP paid with status 1, 2, 3 or 19-22 and a paid
-  amount > 0), see `EVIDENCE_RECORD_TYPES`;
-- the claim's reference (CLM01 / CLP01 / the 277CA's TRN02 or REF*1K) as
+- ``record_type`` ``"x12-277ca-acceptance"`` (a 277CA claim whose STCs all have an accepted
+  category, A0/A1/A2/A5/F1) or ``"x12-835-payment"`` (an 835 CLP paid with status 1, 2, 3 or 19-21
+  and a paid amount > 0, nothing denied), see `EVIDENCE_RECORD_TYPES` and docs/x12.md;
+- the claim's reference (CLM01 as echoed: the 835's CLP01, the 277CA's claim TRN02) as
   ``PhiValue(kind="CLAIM", field=...)`` in ``record.phi``: it is pseudonymized like every claim
   reference, so matching uses the token only, never the clear value;
 - facts may carry ``payer.id``, ``amounts.paid``, ``status.code``; the gateway builds the

@@ -1,11 +1,15 @@
 """Drafts for X12 records: 835 claims, PLB and unbalanced remittances, 277CA rejections, 999/997
 and TA1 rejections. `register_x12` adds the builders to a `Normalizer`.
 
-Categories: 835 denials -> denial-management; unbalanced 835 and PLB -> payment-posting (unbalanced
-is high priority, critical past `CRITICAL_IMBALANCE`); 277CA rejections -> claims-processing;
-999/997/TA1 -> integration-interface. The first code of each draft is the one the fingerprint keys
-on (a CARC, ``category:status:entity`` of a 277 STC, the most specific 999 error, the TA1 note), so
-the same problem from the same payer and sender groups onto one fingerprint on every re-read.
+Categories: 835 denials (claims and service lines) -> denial-management; unbalanced 835 and PLB ->
+payment-posting (unbalanced is high priority, critical past `CRITICAL_IMBALANCE`); 277CA
+rejections -> claims-processing; 999/997/TA1 -> integration-interface. The first code of each
+draft is the one the fingerprint keys on (a CARC, ``category:status:entity`` of a 277 STC, the
+most specific 999 error, the TA1 note), so the same problem from the same payer and sender groups
+onto one fingerprint on every re-read. A service line's first code is ``835-LINE``
+``<group>-<CARC>@<qualifier>:<procedure>`` (``CO-97@HC:99213``), so its fingerprint includes the
+procedure code: the same denial of the same procedure groups onto one ticket across claims, and
+differs from the claim-level denial of the same CARC.
 """
 
 from __future__ import annotations
@@ -135,6 +139,75 @@ def normalize_835_claim(record: SourceRecord, taxonomy: Taxonomy) -> TicketDraft
         "amount.paid",
         "lines",
         "lines.paid_zero",
+        "lines.folded",
+        "lines.procedures",
+        "lines.separate",
+    )
+    return _base(
+        record,
+        taxonomy,
+        category="denial-management",
+        summary=summary,
+        codes=codes,
+        description=_lines(facts, keys),
+        financial=Financial(billed=billed, paid=paid, exposure=exposure),
+    )
+
+
+def normalize_835_line(record: SourceRecord, taxonomy: Taxonomy) -> TicketDraft:
+    """A denied or adjusted service line -> denial management, keyed on CARC and procedure."""
+    facts = dict(record.facts)
+    status, carc, group = (
+        _text(facts, "claim.status"),
+        _text(facts, "adjustment.carc"),
+        _text(facts, "adjustment.group"),
+    )
+    procedure = _text(facts, "line.procedure")
+    qualifier, _, _ = procedure.partition(":")
+    reason = f"{group}-{carc}" if carc else "paid-zero"
+    what = f"{reason} {label('carc', carc)}" if carc else "nothing paid, no adjustment codes"
+    codes = [
+        Code(
+            system="835-LINE",
+            code=f"{reason}@{procedure}"[:64],
+            description=f"{label('carc', carc) if carc else 'Nothing paid'} "
+            f"(procedure {procedure or 'unknown'})",
+        )
+    ]
+    if carc:
+        codes.append(_code("CARC", "carc", carc))
+        codes.append(_code("CAS-GROUP", "cas-group", group))
+    if procedure:
+        codes.append(
+            Code(
+                system="PROCEDURE",
+                code=procedure[:64],
+                description=describe("product-qualifier", qualifier) or "Procedure or service code",
+            )
+        )
+    codes.append(_code("835-CLP02", "claim-status-835", status))
+    for remark in _text(facts, "remarks").split():
+        remark_qualifier, _, code = remark.partition(":")
+        if remark_qualifier == "RX":
+            codes.append(_code("NCPDP", "lq-rx", code))
+        elif code[:1].isalpha():
+            codes.append(_code("RARC", "rarc", code))
+    billed, paid = _money(facts, "amount.billed"), _money(facts, "amount.paid")
+    exposure = max(billed - (paid or Decimal("0")), Decimal("0")) if billed is not None else None
+    summary = f"835 service line {procedure or '(no procedure)'} denied or adjusted: {what}"
+    if facts.get("payer.name"):
+        summary += f" ({facts['payer.name']})"
+    keys = (
+        "claim.status",
+        "line.ordinal",
+        "line.count",
+        "line.procedure",
+        "line.modifiers",
+        "line.units",
+        "adjustments",
+        "remarks",
+        "amount.billed",
+        "amount.paid",
     )
     return _base(
         record,
@@ -311,6 +384,7 @@ def normalize_validation_finding(record: SourceRecord, taxonomy: Taxonomy) -> Ti
 BUILDERS: dict[str, Callable[[SourceRecord, Taxonomy], TicketDraft]] = {
     "x12-validation-finding": normalize_validation_finding,
     "x12-835-claim": normalize_835_claim,
+    "x12-835-line": normalize_835_line,
     "x12-835-plb": normalize_835_plb,
     "x12-835-unbalanced": normalize_835_unbalanced,
     "x12-277ca-rejection": normalize_277ca_rejection,

@@ -6,7 +6,8 @@ claim status CLP02 (``claim-status-835``), claim status category and status code
 identifiers (``claim-status-category``, ``claim-status``, ``entity``), 999/997 segment, element,
 set and group error codes and results (``ack-segment-error``, ``ack-element-error``,
 ``ack-set-error``, ``ack-set-result``, ``ack-group-error``), TA1 note codes (``ta1-note``) and
-PLB adjustment reasons (``plb-reason``).
+PLB adjustment reasons (``plb-reason``), and SVC01 product/service id qualifiers
+(``product-qualifier``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ TABLES = (
     "ack-group-error",
     "ta1-note",
     "plb-reason",
+    "product-qualifier",
 )
 
 

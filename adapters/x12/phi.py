@@ -4,6 +4,13 @@ Marked: NM1 names and ids (every entity but the payer), N3/N4 address lines, DMG
 REF*EA (medical record), REF*SY (SSN), REF*1K (payer claim number) and other claim-level REFs,
 CLP01 and CLP07, TRN02 of a claim trace (TRN*2), patient DTP/DTM dates, PLB references, and the
 bad-data copies in IK4-04 / AK4-04 (an acknowledgment echoes whatever was sent).
+
+Kind ``CLAIM`` is kept for the provider's own claim reference (CLM01 as echoed back: the 277CA's
+claim TRN02, the 835's CLP01), the one value that is the same on a rejection, the resubmission's
+acceptance and the payment. The dedup lifecycle matches auto-resolve evidence by the pseudonyms of
+``CLAIM`` values (every one of a ticket's must be accepted or paid), so the payer's and the
+clearinghouse's numbers (CLP07, REF*1K, REF*D9), which change when a claim is resubmitted or
+reprocessed, are marked as ``ID``: still redacted, never a match key.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from adapters.base import PhiValue
 from adapters.x12.context import element
 
 _ID_KINDS = {"MI": "MEMBER", "34": "SSN", "MR": "MRN", "HN": "MEMBER", "II": "MEMBER", "XX": "ID"}
-_REF_KINDS = {"EA": "MRN", "SY": "SSN", "1K": "CLAIM", "D9": "CLAIM", "BLT": "ID", "6R": "ID", "6P": "ID"}
+_REF_KINDS = {"EA": "MRN", "SY": "SSN", "1K": "ID", "D9": "ID", "BLT": "ID", "6R": "ID", "6P": "ID"}
 PAYER_ENTITIES = frozenset({"PR"})
 
 

@@ -5,8 +5,15 @@ information receiver (21), billing provider (19), claim (PT) or service line (SV
 Rejection families (A3, A4, A6, A7, A8, E0-E4, D0, F2 and the R requests) become records of type
 ``x12-277ca-rejection``: claims of one set rejected for the same category, status and entity at
 the same level are grouped into ONE record whose claim references are its children (fields
-``child.claim``). Accepted and pending statuses become ``x12-277ca-accepted`` evidence records
-(one per claim, no ticket) for a later auto-resolve.
+``child.claim``).
+
+A claim whose every STC is in an acceptance category (`ACCEPTED_CATEGORIES`: A0, A1, A2, A5, and
+F1 finalized/paid) becomes one ``x12-277ca-acceptance`` record: auto-resolve evidence for the dedup
+lifecycle (`normalizers.lifecycle`), no ticket of its own. It carries only the claim reference
+(TRN02, ``PhiValue(kind="CLAIM", field="TRN*2-02")``, the same value the rejection record marks)
+and the facts ``status.code`` (``category:status``), ``payer.id``. Any other claim-level status
+(pending P*, other finalized F*) becomes an ``x12-277-status`` record, kept as evidence (counted,
+no ticket, resolves nothing).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from adapters.x12.context import EVIDENCE, SegmentText, SetContext, X12Item, ele
 
 REJECTION_CATEGORIES = frozenset({"A3", "A4", "A6", "A7", "A8", "D0", "E0", "E1", "E2", "E3", "E4", "F2"})
 LEVELS = {"20": "payer", "21": "receiver", "19": "provider", "PT": "claim", "22": "claim"}
+ACCEPTED_CATEGORIES = frozenset({"A0", "A1", "A2", "A5", "F1"})
 _GROUP_EVIDENCE = 5
 
 
@@ -138,15 +146,21 @@ class Status277Parser:
                 group.amount += amount or Decimal("0")
         if accepted and unit.level == "claim" and len(accepted) == len(unit.statuses):
             category, status, entity = accepted[0].split(":", 2)
+            categories = {key.split(":", 1)[0] for key in accepted}
             facts: dict[str, FactValue] = {
                 EVIDENCE: True,
+                "status.code": f"{category}:{status}",
                 "stc.category": category,
                 "stc.status": status,
                 "stc.entity": entity,
                 "stc.level": unit.level,
                 **self._payer_facts(),
             }
-            return [make_record(self._ctx, "x12-277ca-accepted", f"HL@{unit.number}", facts, unit.phi, "")]
+            if categories <= ACCEPTED_CATEGORIES and unit.trace:
+                claim = phi.value("CLAIM", "TRN*2-02", unit.trace)
+                key = f"HL@{unit.number}"
+                return [make_record(self._ctx, "x12-277ca-acceptance", key, facts, claim, "")]
+            return [make_record(self._ctx, "x12-277-status", f"HL@{unit.number}", facts, unit.phi, "")]
         return []
 
     def _payer_facts(self) -> dict[str, FactValue]:

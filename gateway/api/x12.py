@@ -7,7 +7,10 @@ after every ticket of the file is durably committed:
 - **202** ``{"status": "accepted", "tickets": [...], "new_tickets", "duplicates", "evidence"}``: the
   whole file was read without a problem. Each ticket is ``{"ticket_id", "fingerprint",
   "duplicate"}``; ``duplicate`` is true when the same record was spooled before (re-posting a file
-  creates nothing new). ``evidence`` counts records kept without a ticket (accepted statuses).
+  creates nothing new). ``evidence`` counts records kept without a ticket (accepted statuses, paid
+  claims). ``resolved`` lists the earlier tickets that this file's 277CA acceptances or 835
+  payments resolved (a resolve update was spooled for each; ``duplicate`` when it was spooled
+  before); evidence for claims that opened no ticket resolves nothing and is only counted.
 - **400** problem+json, code ``input.x12`` (``input.x12.not_x12`` when the body is not X12): the
   file has at least one problem. ``problems`` lists each as ``{"field": "interchange <ISA13>,
   segment <n>", "message": <reason>}``, ``quarantine_id`` names the encrypted copy of the whole
@@ -54,12 +57,21 @@ class X12Accepted(BaseModel):
     new_tickets: int
     duplicates: int
     evidence: int
+    resolved: list[X12Ticket] = []
 
 
 def _tickets(outcome: X12Outcome) -> list[X12Ticket]:
     return [
         X12Ticket(ticket_id=result.ticket_id, fingerprint=result.fingerprint, duplicate=not result.created)
         for result in outcome.results
+    ]
+
+
+def _resolved(outcome: X12Outcome) -> list[X12Ticket]:
+    return [
+        X12Ticket(ticket_id=ticket_id, fingerprint=fingerprint, duplicate=not result.created)
+        for result in outcome.resolved
+        for ticket_id, fingerprint in result.resolved
     ]
 
 
@@ -139,5 +151,6 @@ async def post_x12(request: Request, principal: EventsWriter) -> JSONResponse:
         new_tickets=sum(not ticket.duplicate for ticket in tickets),
         duplicates=sum(ticket.duplicate for ticket in tickets),
         evidence=outcome.evidence,
+        resolved=_resolved(outcome),
     )
     return JSONResponse(accepted.model_dump(), status_code=202)

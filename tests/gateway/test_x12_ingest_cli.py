@@ -53,3 +53,21 @@ def test_ingest_spools_quarantines_and_is_idempotent(home: Path) -> None:
     spool = (home / "spool" / "spool.db").read_bytes()
     assert find_canaries(first.stdout + first.stderr + again.stderr) == []
     assert find_canaries(spool) == []
+
+
+def test_ingest_reports_tickets_resolved_by_evidence_and_dry_run_prints_no_evidence(home: Path) -> None:
+    done = _run(
+        home,
+        "--json",
+        str(FIXTURES / "denial-co97.835"),
+        str(FIXTURES / "paid-after-denial.835"),
+        str(FIXTURES / "paid-routine.835"),
+    )
+    assert done.returncode == 0, done.stderr
+    denial, payment, unknown = (json.loads(line) for line in done.stdout.splitlines())
+    assert denial["new_tickets"] == 1 and denial["resolved_ticket_ids"] == []
+    assert payment["tickets"] == 0 and payment["evidence"] == 1
+    assert payment["resolved_ticket_ids"] == denial["ticket_ids"]
+    assert unknown["tickets"] == 0 and unknown["evidence"] == 1 and unknown["resolved_ticket_ids"] == []
+    dry = _run(home, "--dry-run", "--json", str(FIXTURES / "paid-after-denial.835"))
+    assert dry.returncode == 0 and dry.stdout == ""

@@ -84,5 +84,7 @@ def test_corpus_known_outcomes() -> None:
         "x12-ta1-rejection"
     ]
     assert kinds("x12-999/imsweb__x12_999_accepted_ta1.txt") == ["x12-ta1-accepted", "x12-999-rejection"]
-    assert kinds("x12-835/pyx12__835_mult_loops.txt") == ["x12-835-claim"]
+    # a denied claim: line 1's CO-16 is the claim's reason (folded into it); lines 2 and 3, both
+    # OA-A7 on T1005, are one line record
+    assert kinds("x12-835/pyx12__835_mult_loops.txt") == ["x12-835-claim", "x12-835-line"]
     assert "problem" in kinds("x12-277/oopfactory__277_5010_FromBogeyone.txt")

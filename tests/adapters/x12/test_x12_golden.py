@@ -33,9 +33,15 @@ CASES = {
     "denial-co97.835": Expect(("x12-835-claim",), "denial-management", ("CARC", "97")),
     "timely-filing-co29.835": Expect(("x12-835-claim",), "denial-management", ("CARC", "29")),
     "reversal-22.835": Expect(("x12-835-claim",), "denial-management", ("835-CLP02", "22")),
-    "plb-wo.835": Expect(("x12-835-plb",), "payment-posting", ("PLB", "WO")),
-    "unbalanced.835": Expect(("x12-835-unbalanced",), "payment-posting", ("X12-835", "unbalanced"), "high"),
-    "paid-routine.835": Expect(("x12-835-remittance",)),
+    "line-denied-co97.835": Expect(("x12-835-line",), "denial-management", ("835-LINE", "CO-97@HC:97110")),
+    "lines-all-denied-co50.835": Expect(("x12-835-claim",), "denial-management", ("CARC", "50")),
+    "lines-mixed-reasons.835": Expect(("x12-835-claim", "x12-835-line"), "denial-management", ("CARC", "97")),
+    "plb-wo.835": Expect(("x12-835-payment", "x12-835-plb"), "payment-posting", ("PLB", "WO")),
+    "unbalanced.835": Expect(
+        ("x12-835-payment", "x12-835-unbalanced"), "payment-posting", ("X12-835", "unbalanced"), "high"
+    ),
+    "paid-routine.835": Expect(("x12-835-payment",)),
+    "paid-after-denial.835": Expect(("x12-835-payment",)),
     "bad-se-count.835": Expect(
         ("x12-835-claim",), "denial-management", ("CARC", "16"), problem="SE01 says 99 segments"
     ),
@@ -43,7 +49,8 @@ CASES = {
     "277ca-batch-a7-562.277": Expect(
         ("x12-277ca-rejection",), "claims-processing", ("277-STC", "A7:562:85"), children=3
     ),
-    "277ca-accepted.277": Expect(("x12-277ca-accepted",)),
+    "277ca-accepted.277": Expect(("x12-277ca-acceptance",)),
+    "277ca-resubmitted-accepted.277": Expect(("x12-277ca-acceptance",)),
     "999-ik4-bad-date.999": Expect(("x12-999-rejection",), "integration-interface", ("X12-IK4", "8")),
     "997-ak3-missing.997": Expect(("x12-999-rejection",), "integration-interface", ("X12-IK3", "3")),
     "ta1-r-006.ta1": Expect(("x12-ta1-rejection",), "integration-interface", ("TA1", "006"), "high"),
