@@ -42,6 +42,7 @@ from fallback.spool import (
     PutResult,
     RetryAt,
     Settlement,
+    entry_info_from_row,
     short_reason,
     validate_lease,
     validate_put,
@@ -293,7 +294,7 @@ class PostgresSpool:
         async def run(conn: Conn) -> EntryInfo | None:
             cur = await conn.execute(f"{_INFO} WHERE e.entry_id = %s", (entry_id,))
             row = await cur.fetchone()
-            return None if row is None else _info(row)
+            return None if row is None else entry_info_from_row(row, _as_is)
 
         return await self._call(run)
 
@@ -324,7 +325,7 @@ class PostgresSpool:
                 " ORDER BY e.created_at, e.seq LIMIT %(limit)s",
                 params,
             )
-            return [_info(row) for row in await cur.fetchall()]
+            return [entry_info_from_row(row, _as_is) for row in await cur.fetchall()]
 
         return await self._call(run)
 
@@ -530,27 +531,6 @@ class PostgresSpool:
         )
 
 
-def _info(row: Sequence[Any]) -> EntryInfo:
-    (entry_id, sink, ticket_id, fingerprint, state, attempts, created, updated, next_at, error,
-     remote_id, lease_owner, lease_expires) = row  # fmt: skip
-    settled = state in ("delivered", "dead")
-    return EntryInfo(
-        entry_id=entry_id,
-        sink=sink,
-        ticket_id=ticket_id,
-        fingerprint=fingerprint,
-        state=EntryState(state),
-        attempts=attempts,
-        created_at=created,
-        updated_at=updated,
-        next_attempt_at=None if settled else next_at,
-        last_error=error,
-        remote_id=remote_id,
-        lease_owner=lease_owner,
-        lease_expires_at=lease_expires,
-    )
-
-
 def _settle_columns(outcome: Outcome) -> tuple[str, datetime | None, str | None, str | None]:
     """(state, next_attempt_at, last_error, remote_id) for an outcome."""
     if isinstance(outcome, Delivered):
@@ -563,3 +543,8 @@ def _settle_columns(outcome: Outcome) -> tuple[str, datetime | None, str | None,
 
 
 __all__ = ["PostgresSpool"]
+
+
+def _as_is(value: datetime) -> datetime:
+    """PostgreSQL returns aware datetimes already (timestamptz)."""
+    return value

@@ -15,11 +15,11 @@ Entry life cycle::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from fallback.registry import Registry
 from normalizers.sealed import SealedTicket
@@ -265,3 +265,27 @@ __all__ = [
     "validate_lease",
     "validate_put",
 ]
+
+
+def entry_info_from_row(row: Sequence[Any], to_time: Callable[[Any], datetime]) -> EntryInfo:
+    """An `EntryInfo` from the backends' common entry columns (entry_id, sink, ticket_id,
+    fingerprint, state, attempts, created_at, updated_at, next_attempt_at, last_error, remote_id,
+    lease_owner, lease_expires_at); ``to_time`` turns a stored time into an aware datetime."""
+    (entry_id, sink, ticket_id, fingerprint, state, attempts, created, updated, next_at, error,
+     remote_id, lease_owner, lease_expires) = row  # fmt: skip
+    settled = state in ("delivered", "dead")
+    return EntryInfo(
+        entry_id=entry_id,
+        sink=sink,
+        ticket_id=ticket_id,
+        fingerprint=fingerprint,
+        state=EntryState(state),
+        attempts=attempts,
+        created_at=to_time(created),
+        updated_at=to_time(updated),
+        next_attempt_at=None if settled or next_at is None else to_time(next_at),
+        last_error=error,
+        remote_id=remote_id,
+        lease_owner=lease_owner,
+        lease_expires_at=None if lease_expires is None else to_time(lease_expires),
+    )

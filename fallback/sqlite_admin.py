@@ -10,15 +10,22 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 from pydantic import ValidationError
 
 from fallback.cipher import PayloadCipher
 from fallback.errors import SpoolCorrupt
-from fallback.spool import EntryInfo, EntryState, LeasedEntry, short_reason, validate_lease
+from fallback.spool import (
+    EntryInfo,
+    EntryState,
+    LeasedEntry,
+    entry_info_from_row,
+    short_reason,
+    validate_lease,
+)
 from fallback.spool_admin import SINK_DISABLED_PREFIX, PurgeResult, SpoolQuery, validate_purge_states
-from fallback.sqlite_schema import from_micros, optional_from_micros, to_micros, write_transaction
+from fallback.sqlite_schema import from_micros, to_micros, write_transaction
 from normalizers.sealed import SealedTicket
 
 R = TypeVar("R")
@@ -78,7 +85,7 @@ class SqliteAdmin:
                 " ORDER BY e.created_at, e.seq LIMIT :limit",
                 params,
             ).fetchall()
-            return [_row_info(row) for row in rows]
+            return [entry_info_from_row(row, from_micros) for row in rows]
 
         return await self._call(run)
 
@@ -277,27 +284,6 @@ def _file_bytes(conn: sqlite3.Connection) -> int:
     pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
     size = int(conn.execute("PRAGMA page_size").fetchone()[0])
     return pages * size
-
-
-def _row_info(row: Sequence[Any]) -> EntryInfo:
-    (entry_id, sink, ticket_id, fingerprint, state, attempts, created, updated, next_at, error,
-     remote_id, lease_owner, lease_expires) = row  # fmt: skip
-    settled = state in ("delivered", "dead")
-    return EntryInfo(
-        entry_id=entry_id,
-        sink=sink,
-        ticket_id=ticket_id,
-        fingerprint=fingerprint,
-        state=EntryState(state),
-        attempts=attempts,
-        created_at=from_micros(created),
-        updated_at=from_micros(updated),
-        next_attempt_at=None if settled else optional_from_micros(next_at),
-        last_error=error,
-        remote_id=remote_id,
-        lease_owner=lease_owner,
-        lease_expires_at=optional_from_micros(lease_expires),
-    )
 
 
 __all__ = ["SqliteAdmin"]

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 from pydantic import ValidationError
 
@@ -49,6 +49,7 @@ from fallback.spool import (
     PutResult,
     RetryAt,
     Settlement,
+    entry_info_from_row,
     short_reason,
     validate_lease,
     validate_put,
@@ -57,7 +58,6 @@ from fallback.sqlite_admin import SqliteAdmin
 from fallback.sqlite_schema import (
     from_micros,
     migrate,
-    optional_from_micros,
     to_micros,
     write_transaction,
 )
@@ -262,7 +262,7 @@ class SqliteSpool(SqliteAdmin):
 
         def run(conn: sqlite3.Connection) -> EntryInfo | None:
             row = conn.execute(f"{_SELECT_INFO} WHERE e.entry_id = ?", (entry_id,)).fetchone()
-            return None if row is None else _info(row)
+            return None if row is None else entry_info_from_row(row, from_micros)
 
         return await self._call(run)
 
@@ -277,7 +277,7 @@ class SqliteSpool(SqliteAdmin):
                 " AND (:sink IS NULL OR e.sink = :sink) ORDER BY e.created_at, e.seq LIMIT :limit",
                 {"state": None if state is None else state.value, "sink": sink, "limit": max(limit, 0)},
             ).fetchall()
-            return [_info(row) for row in rows]
+            return [entry_info_from_row(row, from_micros) for row in rows]
 
         return await self._call(run)
 
@@ -399,27 +399,6 @@ class SqliteSpool(SqliteAdmin):
                 "error_class": type(exc).__name__,
             },
         )
-
-
-def _info(row: Sequence[Any]) -> EntryInfo:
-    (entry_id, sink, ticket_id, fingerprint, state, attempts, created, updated, next_at, error,
-     remote_id, lease_owner, lease_expires) = row  # fmt: skip
-    settled = state in ("delivered", "dead")
-    return EntryInfo(
-        entry_id=entry_id,
-        sink=sink,
-        ticket_id=ticket_id,
-        fingerprint=fingerprint,
-        state=EntryState(state),
-        attempts=attempts,
-        created_at=from_micros(created),
-        updated_at=from_micros(updated),
-        next_attempt_at=None if settled else optional_from_micros(next_at),
-        last_error=error,
-        remote_id=remote_id,
-        lease_owner=lease_owner,
-        lease_expires_at=optional_from_micros(lease_expires),
-    )
 
 
 def _settle_columns(outcome: Outcome) -> tuple[str, int | None, str | None, str | None]:
