@@ -119,29 +119,7 @@ class MemorySpool:
             (e for e in self._entries.values() if e.info.sink == sink and _is_due(e.info, now)),
             key=lambda e: (e.info.created_at, e.seq),
         )[:limit]
-        expires = now + lease_for
-        leased: list[LeasedEntry] = []
-        for entry in due:
-            before = entry.info.attempts
-            entry.info = replace(
-                entry.info,
-                state=EntryState.LEASED,
-                attempts=before + 1,
-                updated_at=now,
-                lease_owner=owner,
-                lease_expires_at=expires,
-            )
-            leased.append(
-                LeasedEntry(
-                    entry_id=entry.info.entry_id,
-                    sink=sink,
-                    ticket=entry.ticket,
-                    attempts=before,
-                    created_at=entry.info.created_at,
-                    lease_expires_at=expires,
-                )
-            )
-        return leased
+        return self._lease_entries(due, owner, now, now + lease_for)
 
     async def settle_many(self, settlements: Sequence[Settlement], *, owner: str) -> list[str]:
         """See `SpoolBackend.settle_many` (validated first, like one transaction)."""
@@ -307,6 +285,12 @@ class MemorySpool:
             ),
             key=lambda e: e.seq,
         )[:limit]
+        return self._lease_entries(due, owner, now, expires)
+
+    def _lease_entries(
+        self, due: Sequence[_Entry], owner: str, now: datetime, expires: datetime
+    ) -> list[LeasedEntry]:
+        """Mark ``due`` LEASED by ``owner`` until ``expires`` (one more attempt each)."""
         leased: list[LeasedEntry] = []
         for entry in due:
             before = entry.info.attempts
@@ -321,7 +305,7 @@ class MemorySpool:
             leased.append(
                 LeasedEntry(
                     entry_id=entry.info.entry_id,
-                    sink=sink,
+                    sink=entry.info.sink,
                     ticket=entry.ticket,
                     attempts=before,
                     created_at=entry.info.created_at,
