@@ -22,6 +22,7 @@ from fallback.webhook_sink import WebhookSink
 from fallback.worker import DeliveryWorker
 from gateway.audit import SqliteAuditLog
 from gateway.delivery_settings import SinkConfig, resolve_secret
+from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
 
 log = logging.getLogger("rcmgw.delivery")
@@ -142,7 +143,13 @@ def audit_hook(audit: SqliteAuditLog) -> Callable[[LeasedEntry, Outcome], Awaita
 
 
 def build_worker(
-    settings: Settings, spool: SpoolBackend, sink: Sink, owner: str, audit: SqliteAuditLog
+    settings: Settings,
+    spool: SpoolBackend,
+    sink: Sink,
+    owner: str,
+    audit: SqliteAuditLog,
+    *,
+    metrics: GatewayMetrics | None = None,
 ) -> DeliveryWorker:
     """A delivery worker for ``sink`` with its circuit breaker, rate limit and audit hook."""
     config = next((c for c in settings.sinks if c.name == sink.name), None)
@@ -157,7 +164,7 @@ def build_worker(
         lease_for=timedelta(seconds=settings.spool.lease_seconds),
         breaker=breaker,
         limiter=limiter,
-        on_settled=audit_hook(audit),
+        on_settled=audit_hook(audit) if metrics is None else metrics.settled_hook(audit_hook(audit)),
         concurrency=config.concurrency if config else 1,
     )
 

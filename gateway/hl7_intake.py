@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +32,7 @@ from adapters.hl7v2.message import Chunk, decode, lines_of
 from adapters.hl7v2.mllp import FrameTooLarge
 from fallback.errors import SpoolError
 from gateway.group_ingest import GroupIngest
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline import IngestPipeline, RecordQuarantined
 from gateway.quarantine import Quarantine
 from normalizers.hl7v2 import with_problems
@@ -60,11 +62,13 @@ class Hl7Intake:
         rules: Hl7TicketRules,
         *,
         group: GroupIngest | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._group = group or GroupIngest(pipeline)
         self._quarantine = quarantine
         self._rules = rules
+        self._metrics = metrics
 
     async def handle(self, data: bytes, *, peer: str = "-") -> IntakeResult:
         """ACK every message of ``data`` (see the module docstring)."""
@@ -81,6 +85,7 @@ class Hl7Intake:
 
     async def handle_frame(self, frame: bytes | FrameTooLarge, peer: str) -> bytes:
         """The MLLP listener's handler."""
+        started = time.perf_counter()
         if isinstance(frame, FrameTooLarge):
             header = salvage_header(Chunk(lines_of(decode(frame.head))[:1]))
             log.warning("mllp frame too large", extra={"peer": peer, "limit": frame.limit})
@@ -90,8 +95,14 @@ class Hl7Intake:
                 ("MSH", 1, 0),
                 application_code="input.hl7.frame_too_large",
             )
-            return _encode(build_ack(header, AckCode.ERROR, error=error))
-        return (await self.handle(frame, peer=peer)).payload
+            payload = _encode(build_ack(header, AckCode.ERROR, error=error))
+            codes: tuple[str, ...] = (ack_code_for(AckCode.ERROR, header),)
+        else:
+            result = await self.handle(frame, peer=peer)
+            payload, codes = result.payload, result.codes
+        if self._metrics is not None:
+            self._metrics.acked(codes, time.perf_counter() - started)
+        return payload
 
     async def _one(self, message: ParsedMessage, blocked: bool, peer: str) -> tuple[str, str, bool]:
         header = message.header
@@ -111,6 +122,8 @@ class Hl7Intake:
                 log.error("quarantine write failed", extra={"error_class": type(failure).__name__})
                 return self._transient(header)
             code = AckCode.REJECT if isinstance(error, Hl7Unsupported) else AckCode.ERROR
+            if self._metrics is not None:
+                self._metrics.record(SOURCE, "rejected")
             log.warning(
                 "hl7 message rejected",
                 extra={

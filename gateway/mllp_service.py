@@ -78,7 +78,9 @@ class MllpService:
         """Start serving MLLP with the runtime's pipeline and quarantine."""
         self.bind()
         group = GroupIngest(runtime.pipeline, max_group=self._settings.group_commit_max)
-        intake = Hl7Intake(runtime.pipeline, runtime.quarantine, self._settings.tickets, group=group)
+        intake = Hl7Intake(
+            runtime.pipeline, runtime.quarantine, self._settings.tickets, group=group, metrics=runtime.metrics
+        )
         self._listener = MllpListener(
             intake.handle_frame,
             ssl_context=build_ssl_context(self._settings),

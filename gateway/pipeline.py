@@ -18,6 +18,7 @@ from fallback.spool import PutRequest, PutResult, SpoolBackend
 from gateway.audit import AuditEntry, SqliteAuditLog
 from gateway.lifecycle_flow import LifecycleGate, Plan
 from gateway.lifecycle_pending import PendingStates
+from gateway.metrics import GatewayMetrics
 from gateway.quarantine import Quarantine
 from normalizers.draft import TicketDraft
 from normalizers.errors import NormalizationError
@@ -67,6 +68,7 @@ class IngestPipeline:
         audit: SqliteAuditLog,
         on_spooled: Callable[[], None] = lambda: None,
         lifecycle: LifecycleGate | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._normalizer = normalizer
         self._sealer = sealer
@@ -76,6 +78,7 @@ class IngestPipeline:
         self._audit = audit
         self._on_spooled = on_spooled
         self._lifecycle = lifecycle
+        self._metrics = metrics or GatewayMetrics()
 
     @property
     def resolves_from_evidence(self) -> bool:
@@ -100,6 +103,7 @@ class IngestPipeline:
 
     async def _spool_and_ack(self, record: SourceRecord, sealed: SealResult, ack: Ack | None) -> IngestResult:
         put = await self._put(record, sealed)
+        self._metrics.spooled(record.source_format, put.created, (sealed.ticket,) if put.created else ())
         if put.created:
             self._on_spooled()
         if ack is not None:
@@ -194,11 +198,14 @@ class IngestPipeline:
             entries.append(_spooled_entry(record, sealed, put, action))
             created, ids = by_index.get(index, (False, ()))
             by_index[index] = (created or put.created, (*ids, *put.entry_ids))
+            if put.created:
+                self._metrics.redacted(sealed.ticket)
             created_any = created_any or put.created
         if entries:
             await self._audit.record_many(entries)
         for index, plan in plans:
             created, ids = by_index.get(index, (False, ()))
+            self._metrics.spooled(records[index].source_format, created)
             outcomes[index] = IngestResult(
                 ticket_id=plan.ticket_id,
                 fingerprint=plan.fingerprint,
@@ -223,10 +230,13 @@ class IngestPipeline:
             for sealed in plan.deliveries:
                 put = await self._put(record, sealed, action)
                 created, entry_ids = created or put.created, (*entry_ids, *put.entry_ids)
+                if put.created:
+                    self._metrics.redacted(sealed.ticket)
                 mark = sealed.ticket.payload.lifecycle
                 if mark is not None and mark.kind is LifecycleKind.RESOLVE and mark.of:
                     resolved = (*resolved, (mark.of, sealed.ticket.fingerprint))
             await lifecycle.commit(plan)
+        self._metrics.spooled(record.source_format, created)
         log.debug(
             "lifecycle decision",
             extra={
@@ -288,6 +298,8 @@ class IngestPipeline:
         created = 0
         for (index, item), put in zip(placed, puts, strict=True):
             created += put.created
+            new = (item.ticket,) if put.created else ()
+            self._metrics.spooled(records[index].source_format, put.created, new)
             outcomes[index] = IngestResult(
                 ticket_id=item.ticket.id,
                 fingerprint=item.ticket.fingerprint,
@@ -343,6 +355,7 @@ class IngestPipeline:
             code=error.code,
             quarantine_id=receipt.quarantine_id,
         )
+        self._metrics.record(record.source_format, "quarantined")
         quarantined = RecordQuarantined(receipt.quarantine_id, error.code)
         quarantined.__cause__ = error
         return quarantined

@@ -22,6 +22,7 @@ from gateway.auth.tokens import DevIssuer, TokenValidator
 from gateway.delivery_wiring import Spool, build_sinks, build_spool, build_worker
 from gateway.fhir_service import build_fhir_services
 from gateway.keys import GatewayKeys, load_or_create_keys
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline import IngestPipeline
 from gateway.quarantine import Quarantine
 from gateway.reidentify_vault import build_vault
@@ -89,6 +90,7 @@ class Runtime:
     services: list[BackgroundService] = field(default_factory=list)
     security: SecurityServices | None = None
     vault: ReidentificationVault | None = None
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -110,6 +112,8 @@ class Runtime:
         )
         audit = SqliteAuditLog(settings.home / "audit" / "audit.db", keys.audit_key)
         workers: list[DeliveryWorker] = []
+        metrics = GatewayMetrics()
+        metrics.sink_names = tuple(sink_names)
 
         def notify() -> None:
             for worker in workers:
@@ -128,6 +132,7 @@ class Runtime:
             audit=audit,
             on_spooled=notify,
             lifecycle=lifecycle,
+            metrics=metrics,
         )
         security = SecurityServices.build(settings, dev_issuer=issuer, dev_validator=validator, audit=audit)
         runtime = cls(
@@ -144,6 +149,7 @@ class Runtime:
             services=[*([LifecycleService(lifecycle)] if lifecycle else []), *build_fhir_services(settings)],
             security=security,
             vault=vault,
+            metrics=metrics,
         )
         if settings.mllp.enabled:
             from gateway.mllp_service import MllpService
@@ -188,7 +194,9 @@ class Runtime:
         owner = f"{socket.gethostname()}:{os.getpid()}"
         for sink in self.sinks.values():
             await sink.open()
-            worker = build_worker(self.settings, self.spool, sink, f"{owner}:{sink.name}", self.audit)
+            worker = build_worker(
+                self.settings, self.spool, sink, f"{owner}:{sink.name}", self.audit, metrics=self.metrics
+            )
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(self._stop), name=f"deliver-{sink.name}"))
         log.info("delivery started", extra={"sinks": ",".join(self.sinks)})

@@ -26,6 +26,7 @@ from adapters.fhir.config import FhirSettings
 from gateway.auth.config import AuthSettings
 from gateway.auth.saml_config import SamlSettings
 from gateway.delivery_settings import SinkConfig, SpoolSettings, default_sinks
+from gateway.metrics_settings import MetricsSettings
 from gateway.mllp_settings import MllpSettings
 from gateway.redaction_settings import RedactionSettings
 from gateway.retention import RetentionSettings
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     sftp: SftpSettings = Field(default_factory=SftpSettings, description="SFTP mailbox for X12.")
     rules: RulesSettings = Field(default_factory=RulesSettings, description="Routing rules.")
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings, description="Dedup lifecycle.")
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus /metrics.")
 
     @classmethod
     def settings_customise_sources(

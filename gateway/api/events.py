@@ -63,6 +63,7 @@ async def post_event(request: Request, principal: EventsWriter) -> JSONResponse:
             reason="; ".join(f"{field}: {message}" for field, message in error.problems)[:500],
         )
         error.quarantine_id = receipt.quarantine_id
+        runtime.metrics.record("json-event", "rejected")
         log.info(
             "event rejected",
             extra={

@@ -34,7 +34,9 @@ async def post_hl7(request: Request, principal: EventsWriter) -> Response:
     """Acknowledge every message of the body (see the module docstring)."""
     runtime: Runtime = request.app.state.runtime
     body = await read_limited_body(request, runtime.settings.max_body_bytes)
-    intake = Hl7Intake(runtime.pipeline, runtime.quarantine, runtime.settings.mllp.tickets)
+    intake = Hl7Intake(
+        runtime.pipeline, runtime.quarantine, runtime.settings.mllp.tickets, metrics=runtime.metrics
+    )
     result = await intake.handle(body, peer=f"http:{principal.client_id}")
     return Response(
         content=result.payload,

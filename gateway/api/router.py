@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.api import events, fhir_push, health, hl7, jwks, reidentify, x12
+from gateway.api import metrics as metrics_api
 from gateway.api import oauth as oauth_api
 from gateway.api import saml as saml_api
 from gateway.api import security as security_api
@@ -24,3 +25,4 @@ api_router.include_router(tickets_api.router)
 api_router.include_router(spool_api.router)
 api_router.include_router(x12.router)
 api_router.include_router(oauth_api.router)
+api_router.include_router(metrics_api.router)

@@ -44,10 +44,12 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.BILLING_SPECIALIST: frozenset({Scope.TICKETS_READ, Scope.TICKETS_ACK}),
     Role.REVENUE_INTEGRITY: frozenset({Scope.TICKETS_READ, Scope.TICKETS_ACK, Scope.TICKETS_SENSITIVE}),
     Role.IT_INTEGRATION: frozenset(
-        {Scope.EVENTS_WRITE, Scope.TICKETS_READ, Scope.SPOOL_READ, Scope.SPOOL_REPLAY}
+        {Scope.EVENTS_WRITE, Scope.TICKETS_READ, Scope.SPOOL_READ, Scope.SPOOL_REPLAY, Scope.METRICS_READ}
     ),
     Role.SECURITY_AUDITOR: frozenset({Scope.AUDIT_READ, Scope.SPOOL_READ}),
-    Role.ON_CALL: frozenset({Scope.TICKETS_READ, Scope.TICKETS_ACK, Scope.SPOOL_READ, Scope.SPOOL_REPLAY}),
+    Role.ON_CALL: frozenset(
+        {Scope.TICKETS_READ, Scope.TICKETS_ACK, Scope.SPOOL_READ, Scope.SPOOL_REPLAY, Scope.METRICS_READ}
+    ),
     Role.ADMIN: frozenset({Scope.ADMIN}),
 }
 

@@ -15,5 +15,6 @@ class Scope(StrEnum):
     SPOOL_READ = "spool:read"
     SPOOL_REPLAY = "spool:replay"
     AUDIT_READ = "audit:read"
+    METRICS_READ = "metrics:read"
     PHI_REIDENTIFY = "phi:reidentify"
     ADMIN = "admin"
