@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from redaction.detector import Span
 from redaction.detectors.context import ContextLabels
-from redaction.detectors.precheck import has_digit
+from redaction.detectors.precheck import may_hold_ssn
 from redaction.kinds import IdentifierKind
 
 _SSN = re.compile(
@@ -47,7 +47,7 @@ class SsnDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every SSN-shaped, valid, in-context number of ``text``."""
-        if not has_digit(text):
+        if not may_hold_ssn(text):
             return
         for match in _SSN.finditer(text):
             bare = match["area"] is None
