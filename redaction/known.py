@@ -29,6 +29,7 @@ from datetime import date
 from redaction.date_forms import date_variants_pattern, parse_date
 from redaction.fastfind import DateSearch, IdSearch
 from redaction.kinds import IdentifierKind
+from redaction.namewords import NameWords, word_name_parts
 from redaction.normalize import ValueFamily, family_of, id_chars, name_parts, phone_digits, words
 
 MIN_SEARCH_LENGTH = 3
@@ -131,7 +132,8 @@ class KnownValueMatcher:
     """
 
     def __init__(self, values: Sequence[tuple[IdentifierKind, str]]) -> None:
-        self._patterns: list[tuple[int, re.Pattern[str]]] = []
+        self._patterns: list[tuple[int, re.Pattern[str] | NameWords]] = []
+        seen_names: set[frozenset[str]] = set()
         self._ids: dict[str, int] = {}
         self._dates: dict[date, int] = {}
         seen: set[str] = set()
@@ -145,6 +147,11 @@ class KnownValueMatcher:
             if family is ValueFamily.DATE and (day := parse_date(value)) is not None:
                 self._dates.setdefault(day, index)
                 continue
+            if family is ValueFamily.NAME and (plain := word_name_parts(name_parts(value))) is not None:
+                if plain not in seen_names:
+                    seen_names.add(plain)
+                    self._patterns.append((index, NameWords(plain, min_single=MIN_SEARCH_LENGTH)))
+                continue
             source = variants_pattern(kind, value)
             if source is None or source in seen:
                 continue
@@ -153,12 +160,16 @@ class KnownValueMatcher:
 
     def find(self, text: str) -> list[KnownMatch]:
         """Every match of every identifier in ``text``."""
-        found = [
-            KnownMatch(match.start(), match.end(), index)
-            for index, pattern in self._patterns
-            for match in pattern.finditer(text)
-            if match.end() > match.start()
-        ]
+        found: list[KnownMatch] = []
+        for index, pattern in self._patterns:
+            if isinstance(pattern, NameWords):
+                found += [KnownMatch(start, end, index) for start, end in pattern.find(text)]
+            else:
+                found += [
+                    KnownMatch(match.start(), match.end(), index)
+                    for match in pattern.finditer(text)
+                    if match.end() > match.start()
+                ]
         if self._ids:
             ids = IdSearch(text)
             for chars, index in self._ids.items():

@@ -25,6 +25,7 @@ from redaction.date_forms import date_variants_pattern, parse_date
 from redaction.fastfind import DateSearch, IdSearch
 from redaction.kinds import IdentifierKind
 from redaction.known import compile_ignorecase, id_pattern, text_pattern
+from redaction.namewords import text_words, word_name_parts
 from redaction.normalize import ValueFamily, family_of, name_parts, normalize, words
 from redaction.pseudonym import TOKEN_PATTERN
 
@@ -85,6 +86,7 @@ class LeakChecker:
         self._probes: list[_Probe] = []
         self._ids: list[tuple[int, str]] = []
         self._dates: list[tuple[int, date]] = []
+        self._names: list[tuple[int, frozenset[str]]] = []
         for index, (kind, value) in enumerate(values):
             family = family_of(kind)
             normal = normalize(kind, value)
@@ -95,6 +97,14 @@ class LeakChecker:
             if family is ValueFamily.DATE and (day := parse_date(value)) is not None:
                 self._dates.append((index, day))
                 continue
+            if family is ValueFamily.NAME:
+                long_parts = [part for part in name_parts(value) if len(part) >= MIN_LEAK_LENGTH]
+                if not long_parts:
+                    continue
+                plain = word_name_parts(long_parts)
+                if plain is not None:
+                    self._names.append((index, plain))
+                    continue
             probe = _probe_source(kind, value)
             if probe is not None:
                 source, casefolded = probe
@@ -102,7 +112,7 @@ class LeakChecker:
 
     def first_leak(self, texts: Mapping[str, str]) -> Leak | None:
         """The first identifier still present in any of ``texts``, or None when all are clean."""
-        if not (self._probes or self._ids or self._dates):
+        if not (self._probes or self._ids or self._dates or self._names):
             return None
         blanked = {field: _TOKENS.sub(" ", text) for field, text in texts.items()}
         found: list[Leak] = []
@@ -116,6 +126,10 @@ class LeakChecker:
                 dates = DateSearch(text)
                 found += [Leak(index, field) for index, day in self._dates if next(dates.find(day), None)]
         folded = {field: text.casefold() for field, text in blanked.items()}
+        if self._names:
+            for field, text in folded.items():
+                present = frozenset(text_words(text)[1])
+                found += [Leak(index, field) for index, parts in self._names if not parts.isdisjoint(present)]
         for probe in self._probes:
             haystacks = folded if probe.casefolded else blanked
             for field, text in haystacks.items():

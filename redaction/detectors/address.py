@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from redaction.detector import Span
+from redaction.detectors.precheck import has_digit
 from redaction.kinds import IdentifierKind
 
 _SUFFIXES = (
@@ -56,6 +57,8 @@ class AddressDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every address part of ``text``."""
+        if not has_digit(text):
+            return
         for match in _ADDRESS.finditer(text):
             if match["street"] is not None or match["box"] is not None:
                 yield Span(match.start(), match.end(), IdentifierKind.ADDRESS)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from redaction.detector import Span
+from redaction.detectors.precheck import has_digit
 from redaction.kinds import IdentifierKind
 
 _OLD = r"(?:9[0-9]|1[0-2][0-9])"
@@ -28,5 +29,7 @@ class AgeDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every age over 89 written with an age word in ``text``."""
+        if not has_digit(text):
+            return
         for match in _AGE.finditer(text):
             yield Span(match.start(), match.end(), IdentifierKind.AGE)

@@ -30,6 +30,7 @@ from typing import ClassVar
 from redaction.date_forms import MONTH_PATTERN, expand_year, make_date, month_first_date, month_number
 from redaction.detector import Span
 from redaction.detectors.context import ContextLabels
+from redaction.detectors.precheck import has_digit
 from redaction.kinds import IdentifierKind
 
 _YEAR = r"(?:1[89]|2[01])[0-9]{2}"
@@ -99,6 +100,8 @@ def written_dates(text: str) -> tuple[tuple[int, int, date], ...]:
     Memoized for the last few texts: the date detector, the known-value layer and the leak check
     all scan the same text for dates, so one record costs one scan.
     """
+    if not has_digit(text):
+        return ()
     found: list[tuple[int, int, date]] = []
     for match in DATE_PATTERN.finditer(text):
         day = matched_date(match)

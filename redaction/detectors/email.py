@@ -30,5 +30,7 @@ class EmailDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every e-mail address in ``text``."""
+        if "@" not in text:
+            return
         for match in _EMAIL.finditer(text):
             yield Span(match.start(), match.end(), IdentifierKind.EMAIL)

@@ -31,6 +31,7 @@ from typing import ClassVar
 
 from redaction.date_forms import parse_date
 from redaction.detector import Span
+from redaction.detectors.precheck import has_digit
 from redaction.kinds import IdentifierKind
 
 _SUFFIX = r"(?:[\s.]{0,2}(?:number|num|nbr|no\.?|#|id|identifier|code))?"
@@ -81,6 +82,8 @@ class ContextIdDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every labelled id-shaped value of ``text``, typed by its label."""
+        if not has_digit(text):
+            return
         for match in _LABELLED.finditer(text):
             value = match["value"]
             if _AMOUNT.fullmatch(value) or parse_date(value) is not None:
@@ -96,5 +99,7 @@ class MbiDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every MBI-shaped value of ``text``."""
+        if not has_digit(text):
+            return
         for match in _MBI.finditer(text):
             yield Span(match.start(), match.end(), IdentifierKind.MBI)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from redaction.detector import Span
+from redaction.detectors.precheck import may_hold_network
 from redaction.kinds import IdentifierKind
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
@@ -32,6 +33,8 @@ class NetworkDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every URL and IP address of ``text``."""
+        if not may_hold_network(text):
+            return
         for match in _NETWORK.finditer(text):
             if match["url"] is not None:
                 end = match.end()

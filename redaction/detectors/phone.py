@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from redaction.detector import Span
 from redaction.detectors.context import ContextLabels
+from redaction.detectors.precheck import may_hold_phone
 from redaction.kinds import IdentifierKind
 
 _COUNTRY = r"(?:\+?1[\s.\-]?)?"
@@ -48,6 +49,8 @@ class NanpPhoneDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every telephone-formatted number, and bare numbers with a telephone label, in ``text``."""
+        if not may_hold_phone(text):
+            return
         for match in _PHONE.finditer(text):
             label = PHONE_LABELS.nearest(text, match.start())
             if match["formatted"] is None and label not in ("phone", "fax"):

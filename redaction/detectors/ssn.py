@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from redaction.detector import Span
 from redaction.detectors.context import ContextLabels
+from redaction.detectors.precheck import may_hold_ssn
 from redaction.kinds import IdentifierKind
 
 _SSN = re.compile(
@@ -46,6 +47,8 @@ class SsnDetector:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every SSN-shaped, valid, in-context number of ``text``."""
+        if not may_hold_ssn(text):
+            return
         for match in _SSN.finditer(text):
             bare = match["area"] is None
             prefix = "bare_" if bare else ""

@@ -1,0 +1,84 @@
+"""Known names matched word by word, without compiling a pattern per name.
+
+The known-value layer used to compile one regular expression per name (see `redaction.known`); on
+a stream where every record brings a new patient that compilation dominated. Here a text is cut once
+into its word-character runs, and each name looks its parts up in a dict:
+
+- a *sequence* is two or more consecutive words of the text that are all parts of the name (at most
+  as many words as the name has distinct parts), separated by one to three characters of
+  whitespace, ``,``, ``^``, ``.`` or ``*``;
+- a *single* is one word equal to a part of at least ``min_single`` characters (three in
+  `redaction.known`).
+
+Words are compared casefolded, which accepts every spelling the IGNORECASE pattern accepted (and a
+few more, such as ``STRASSE`` for ``Straße``). The results are the same spans as the pattern's
+left-to-right, longest-sequence-first matches. Only names whose parts are plain word-character runs
+take this path (`word_name_parts`); names with ``-`` or ``'`` inside a part keep their pattern.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Sequence
+
+_WORD = re.compile(r"\w+")
+_PLAIN = _WORD
+_GAP = re.compile(r"[\s,^.*]{1,3}")
+
+
+def word_name_parts(parts: Sequence[str]) -> frozenset[str] | None:
+    """The casefolded parts when every part is a plain word, else None (use the pattern)."""
+    if not parts or not all(_PLAIN.fullmatch(part) and _PLAIN.fullmatch(part.casefold()) for part in parts):
+        return None
+    return frozenset(part.casefold() for part in parts)
+
+
+@functools.lru_cache(maxsize=32)
+def text_words(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...]]:
+    """``(spans, casefolded words)`` of the word-character runs of ``text`` (memoized per text)."""
+    spans: list[tuple[int, int]] = []
+    folded: list[str] = []
+    for match in _WORD.finditer(text):
+        spans.append(match.span())
+        folded.append(match.group().casefold())
+    return tuple(spans), tuple(folded)
+
+
+class NameWords:
+    """One name's parts, matched against a text's words (see the module docstring)."""
+
+    __slots__ = ("_distinct", "_parts", "_singles")
+
+    def __init__(self, parts: frozenset[str], *, min_single: int) -> None:
+        self._parts = parts
+        self._distinct = len(parts)
+        self._singles = frozenset(part for part in parts if len(part) >= min_single)
+
+    def find(self, text: str) -> Iterator[tuple[int, int]]:
+        """``(start, end)`` of every sequence or single of this name in ``text``, left to right."""
+        spans, folded = text_words(text)
+        parts = self._parts
+        if parts.isdisjoint(folded):
+            return
+        count = len(folded)
+        index = 0
+        while index < count:
+            word = folded[index]
+            if word not in parts:
+                index += 1
+                continue
+            last = index
+            if self._distinct >= 2:
+                while (
+                    last - index + 1 < self._distinct
+                    and last + 1 < count
+                    and folded[last + 1] in parts
+                    and _GAP.fullmatch(text, spans[last][1], spans[last + 1][0]) is not None
+                ):
+                    last += 1
+            if last > index:
+                yield spans[index][0], spans[last][1]
+            elif word in self._singles:
+                yield spans[index]
+            index = last + 1
