@@ -2,7 +2,10 @@
 
 A record holds who did what, when, and with what outcome, plus a few details that are ids, codes and
 counts, never PHI and never secrets (tokens are identified by their ``jti`` only). Records are
-stored in SQLite (``$RCMGW_HOME/audit/audit.db``, WAL, ``synchronous=FULL``)::
+stored in the spool's database: `SqliteAuditLog` (``$RCMGW_HOME/audit/audit.db``, WAL,
+``synchronous=FULL``) with the SQLite spool, `gateway.audit_postgres.PostgresAuditLog` (table
+``audit_log`` in the spool database, shared by every node) with the PostgreSQL spool. Both implement
+the `AuditLog` protocol, which is what callers use::
 
     mac[n] = HMAC-SHA256(audit_key, mac[n-1] || canonical_json(seq, at, event, actor, outcome, details))
 
@@ -26,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 DetailValue = str | int | bool | None
 GENESIS = "0" * 64
@@ -98,12 +102,121 @@ def _clean_details(details: Mapping[str, DetailValue]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One record to append (`SqliteAuditLog.append_many`); details follow the `append` rules."""
+    """One record to append (`AuditLog.append_many`); details follow the `append` rules."""
 
     event: str
     actor: str
     outcome: str = "ok"
     details: Mapping[str, DetailValue] = field(default_factory=dict)
+
+
+class AuditLog(Protocol):
+    """What every audit log store offers (`SqliteAuditLog`, `gateway.audit_postgres.PostgresAuditLog`).
+    Appends are durable when they return; ``record``/``record_many`` run them off the event loop."""
+
+    def open(self) -> None:
+        """Connect and create the tables if needed."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection. Idempotent."""
+        ...
+
+    def append(self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue) -> AuditRecord:
+        """Append one record durably and return it."""
+        ...
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Append several records, chained in order, in one durable transaction."""
+        ...
+
+    async def record(
+        self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue
+    ) -> AuditRecord:
+        """`append` off the event loop."""
+        ...
+
+    async def record_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """`append_many` off the event loop."""
+        ...
+
+    def records(
+        self,
+        *,
+        event: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+        until: datetime | None = None,
+        outcome: str | None = None,
+        after_seq: int | None = None,
+    ) -> list[AuditRecord]:
+        """Records in ``seq`` order, filtered (see `SqliteAuditLog.records`)."""
+        ...
+
+    def verify(self) -> VerifyResult:
+        """Recompute the chain; name the first record edited, removed or reordered."""
+        ...
+
+    def purge_before(self, cutoff: datetime) -> tuple[int, int | None]:
+        """Remove records older than ``cutoff``, keeping a sealed anchor; (removed, last removed seq)."""
+        ...
+
+
+Row = tuple[int, str, str, str, str, str, str]
+"""A stored record: (seq, at, event, actor, outcome, details_json, mac)."""
+
+
+def prepare(entries: Sequence[AuditEntry]) -> list[tuple[AuditEntry, str]]:
+    """Each entry with its cleaned details JSON (TypeError on a non-scalar detail)."""
+    return [(entry, _clean_details(entry.details)) for entry in entries]
+
+
+def chain_rows(
+    key: bytes, previous: str, seq: int, at: str, prepared: Sequence[tuple[AuditEntry, str]]
+) -> list[Row]:
+    """Rows for ``prepared`` (entry, details JSON), chained after record ``seq`` whose MAC is
+    ``previous``."""
+    rows: list[Row] = []
+    for entry, details_json in prepared:
+        seq += 1
+        fields = (seq, at, entry.event, entry.actor, entry.outcome, details_json)
+        previous = _mac(key, previous, _canonical(fields))
+        rows.append((*fields, previous))
+    return rows
+
+
+def as_records(rows: Sequence[Row]) -> list[AuditRecord]:
+    """Stored rows as `AuditRecord` objects."""
+    return [
+        AuditRecord(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], json.loads(r[5]), r[6])
+        for r in rows
+    ]
+
+
+def anchor_seal(key: bytes, seq: int, mac: str) -> str:
+    """The seal of a retention anchor: record ``seq`` whose MAC is ``mac``."""
+    return hmac.new(key, f"anchor:{seq}:{mac}".encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def verify_chain(key: bytes, rows: Sequence[Row], anchor: tuple[int, str, str] | None) -> VerifyResult:
+    """Check ``rows`` (in ``seq`` order) against the chain, from the sealed ``anchor`` (seq, mac,
+    seal) when retention removed older records; name the first bad record."""
+    previous, expected_seq = GENESIS, 1
+    if anchor is not None:
+        anchor_seq, anchor_mac, seal = anchor
+        if not hmac.compare_digest(seal, anchor_seal(key, anchor_seq, anchor_mac)):
+            return VerifyResult(len(rows), anchor_seq + 1, "the retention anchor does not match its seal")
+        previous, expected_seq = anchor_mac, anchor_seq + 1
+    for seq, at, event, actor, outcome, details, mac in rows:
+        if seq != expected_seq:
+            return VerifyResult(len(rows), expected_seq, f"record {expected_seq} is missing or out of order")
+        if not hmac.compare_digest(
+            mac, _mac(key, previous, _canonical((seq, at, event, actor, outcome, details)))
+        ):
+            return VerifyResult(len(rows), seq, f"record {seq} does not match its MAC")
+        previous, expected_seq = mac, seq + 1
+    return VerifyResult(len(rows), None, None)
 
 
 class SqliteAuditLog:
@@ -151,20 +264,17 @@ class SqliteAuditLog:
         returns them after the commit."""
         if not entries:
             return []
-        prepared = [(entry, _clean_details(entry.details)) for entry in entries]
+        prepared = prepare(entries)
         at = self._clock().astimezone(UTC).isoformat(timespec="microseconds")
-        rows: list[tuple[int, str, str, str, str, str, str]] = []
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+                if row is None:  # empty, or every record removed by retention: chain on from the anchor
+                    row = conn.execute("SELECT seq, mac FROM audit_anchor WHERE id = 1").fetchone()
                 seq, previous = (row[0], row[1]) if row else (0, GENESIS)
-                for entry, details_json in prepared:
-                    seq += 1
-                    fields = (seq, at, entry.event, entry.actor, entry.outcome, details_json)
-                    previous = _mac(self._key, previous, _canonical(fields))
-                    rows.append((*fields, previous))
+                rows = chain_rows(self._key, previous, seq, at, prepared)
                 conn.executemany(
                     "INSERT INTO audit_log (seq, at, event, actor, outcome, details, mac)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -174,11 +284,7 @@ class SqliteAuditLog:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        when = datetime.fromisoformat(at)
-        return [
-            AuditRecord(seq, when, event, actor, outcome, json.loads(details_json), mac)
-            for seq, _, event, actor, outcome, details_json, mac in rows
-        ]
+        return as_records(rows)
 
     async def record_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         """`append_many` off the event loop."""
@@ -224,10 +330,7 @@ class SqliteAuditLog:
         )
         with self._lock:
             rows = self._connection().execute(sql, (*params, limit)).fetchall()
-        return [
-            AuditRecord(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], json.loads(r[5]), r[6])
-            for r in rows
-        ]
+        return as_records(rows)
 
     def verify(self) -> VerifyResult:
         """Recompute the chain; name the first record edited, removed or reordered."""
@@ -237,27 +340,10 @@ class SqliteAuditLog:
                 .execute("SELECT seq, at, event, actor, outcome, details, mac FROM audit_log ORDER BY rowid")
                 .fetchall()
             )
-        previous, expected_seq = GENESIS, 1
-        anchor = self._anchor()
-        if anchor is not None:
-            anchor_seq, anchor_mac, seal = anchor
-            if not hmac.compare_digest(seal, self._seal(anchor_seq, anchor_mac)):
-                return VerifyResult(len(rows), anchor_seq + 1, "the retention anchor does not match its seal")
-            previous, expected_seq = anchor_mac, anchor_seq + 1
-        for seq, at, event, actor, outcome, details, mac in rows:
-            if seq != expected_seq:
-                return VerifyResult(
-                    len(rows), expected_seq, f"record {expected_seq} is missing or out of order"
-                )
-            if not hmac.compare_digest(
-                mac, _mac(self._key, previous, _canonical((seq, at, event, actor, outcome, details)))
-            ):
-                return VerifyResult(len(rows), seq, f"record {seq} does not match its MAC")
-            previous, expected_seq = mac, seq + 1
-        return VerifyResult(len(rows), None, None)
+        return verify_chain(self._key, rows, self._anchor())
 
     def _seal(self, seq: int, mac: str) -> str:
-        return hmac.new(self._key, f"anchor:{seq}:{mac}".encode("ascii"), hashlib.sha256).hexdigest()
+        return anchor_seal(self._key, seq, mac)
 
     def _anchor(self) -> tuple[int, str, str] | None:
         with self._lock:

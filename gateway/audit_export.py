@@ -14,7 +14,7 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC
 
-from gateway.audit import AuditRecord, SqliteAuditLog
+from gateway.audit import AuditLog, AuditRecord
 
 FACILITY_LOG_AUDIT = 13
 ENTERPRISE_ID = 32473  # the IANA example number (RFC 5612); replace with your own PEN if you have one
@@ -69,7 +69,7 @@ def as_syslog(record: AuditRecord, *, hostname: str | None = None) -> str:
     return f"<{pri}>1 {timestamp} {host} rcmgw - {msgid} [rcmgw@{ENTERPRISE_ID} {params}] {message}"
 
 
-def iter_records(audit: SqliteAuditLog, **filters: object) -> Iterator[AuditRecord]:
+def iter_records(audit: AuditLog, **filters: object) -> Iterator[AuditRecord]:
     """Every matching record, read a page at a time."""
     after: int | None = None
     while True:

@@ -14,12 +14,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.audit import SqliteAuditLog
+from gateway.audit import AuditLog
 from gateway.audit_export import as_json, as_syslog, iter_records
+from gateway.audit_postgres import build_audit_log
 from gateway.auth.roles import Role
 from gateway.auth.scopes import Scope
 from gateway.exit_codes import ExitCode
@@ -63,13 +65,23 @@ def _settings(config: Path | None) -> Settings:
         raise _fail(str(error), ExitCode.USAGE) from None
 
 
-def open_audit(settings: Settings) -> SqliteAuditLog:
-    """The audit log of ``settings``'s home (opened)."""
-    path = settings.home / "audit" / "audit.db"
-    if not path.is_file():
-        raise _fail(f"no audit log at {path}", ExitCode.USAGE)
-    log = SqliteAuditLog(path, load_or_create_keys(settings.keys_dir).audit_key)
-    log.open()
+def open_audit(settings: Settings) -> AuditLog:
+    """The audit log beside ``settings``'s spool (opened): the SQLite file in the home, or the
+    ``audit_log`` table of the PostgreSQL spool database."""
+    if settings.spool.backend != "postgresql":
+        path = settings.home / "audit" / "audit.db"
+        if not path.is_file():
+            raise _fail(f"no audit log at {path}", ExitCode.USAGE)
+    try:
+        log = build_audit_log(settings, load_or_create_keys(settings.keys_dir).audit_key)
+    except ValueError as error:
+        raise _fail(str(error), ExitCode.USAGE) from None
+    try:
+        log.open()
+    except psycopg.Error as error:
+        raise _fail(
+            f"cannot open the audit log in the spool database ({type(error).__name__})", ExitCode.UNAVAILABLE
+        ) from None
     return log
 
 

@@ -20,7 +20,7 @@ from fallback.spool import DeadLetter, Delivered, LeasedEntry, Outcome, SpoolBac
 from fallback.sqlite_spool import SqliteSpool
 from fallback.webhook_sink import WebhookSink
 from fallback.worker import DeliveryWorker
-from gateway.audit import SqliteAuditLog
+from gateway.audit import AuditLog
 from gateway.delivery_settings import SinkConfig, resolve_secret
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
@@ -118,7 +118,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(**limits)  # type: ignore[arg-type]
 
 
-def audit_hook(audit: SqliteAuditLog) -> Callable[[LeasedEntry, Outcome], Awaitable[None]]:
+def audit_hook(audit: AuditLog) -> Callable[[LeasedEntry, Outcome], Awaitable[None]]:
     """Records ``delivery.delivered`` / ``delivery.retried`` / ``delivery.dead_lettered``."""
 
     async def hook(entry: LeasedEntry, outcome: Outcome) -> None:
@@ -147,7 +147,7 @@ def build_worker(
     spool: SpoolBackend,
     sink: Sink,
     owner: str,
-    audit: SqliteAuditLog,
+    audit: AuditLog,
     *,
     metrics: GatewayMetrics | None = None,
 ) -> DeliveryWorker:

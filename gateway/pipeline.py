@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from adapters.base import Ack, SourceRecord
 from fallback.spool import PutRequest, PutResult, SpoolBackend
-from gateway.audit import AuditEntry, SqliteAuditLog
+from gateway.audit import AuditEntry, AuditLog
 from gateway.lifecycle_flow import LifecycleGate, Plan
 from gateway.lifecycle_pending import PendingStates
 from gateway.metrics import GatewayMetrics
@@ -65,7 +65,7 @@ class IngestPipeline:
         spool: SpoolBackend,
         sinks: Sequence[str],
         quarantine: Quarantine,
-        audit: SqliteAuditLog,
+        audit: AuditLog,
         on_spooled: Callable[[], None] = lambda: None,
         lifecycle: LifecycleGate | None = None,
         metrics: GatewayMetrics | None = None,

@@ -3,7 +3,7 @@ hold, and writes what it removed to the audit log (``retention.applied``: counts
 
 - quarantine: rejected raw inputs (``quarantine_days``, default 90); single items can be held by id.
 - audit log: records older than ``audit_days`` (default 2190, six years as HIPAA asks for
-  documentation); the chain stays verifiable from a sealed anchor (`SqliteAuditLog.purge_before`).
+  documentation); the chain stays verifiable from a sealed anchor (`AuditLog.purge_before`).
 - delivered spool entries: ``delivered_days`` (default 30). The spool owns its purge: when the
   spool backend has ``async purge_delivered(*, older_than: datetime) -> int`` (the delivery area's
   hook) it is called; otherwise the record says ``spool=unsupported`` and nothing is removed.

@@ -16,7 +16,8 @@ from typing import Protocol
 from fallback.cipher import PayloadCipher
 from fallback.sink import Sink
 from fallback.worker import DeliveryWorker
-from gateway.audit import SqliteAuditLog
+from gateway.audit import AuditLog
+from gateway.audit_postgres import build_audit_log
 from gateway.auth.services import SecurityServices
 from gateway.auth.tokens import DevIssuer, TokenValidator
 from gateway.delivery_wiring import Spool, build_sinks, build_spool, build_worker
@@ -85,7 +86,7 @@ class Runtime:
     quarantine: Quarantine
     issuer: DevIssuer
     validator: TokenValidator
-    audit: SqliteAuditLog
+    audit: AuditLog
     workers: list[DeliveryWorker] = field(default_factory=list)
     services: list[BackgroundService] = field(default_factory=list)
     security: SecurityServices | None = None
@@ -110,7 +111,7 @@ class Runtime:
             audience=settings.token_audience,
             leeway=settings.token_leeway_seconds,
         )
-        audit = SqliteAuditLog(settings.home / "audit" / "audit.db", keys.audit_key)
+        audit = build_audit_log(settings, keys.audit_key)
         workers: list[DeliveryWorker] = []
         metrics = GatewayMetrics()
         metrics.sink_names = tuple(sink_names)

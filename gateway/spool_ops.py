@@ -11,7 +11,7 @@ from typing import Any
 
 from fallback.spool import EntryInfo, EntryState
 from fallback.spool_admin import SpoolQuery
-from gateway.audit import SqliteAuditLog
+from gateway.audit import AuditLog
 from gateway.delivery_wiring import Spool
 
 MAX_SELECT = 100_000
@@ -84,7 +84,7 @@ async def replay(
     spool: Spool,
     entries: Sequence[EntryInfo],
     *,
-    audit: SqliteAuditLog,
+    audit: AuditLog,
     actor: str,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
@@ -118,7 +118,7 @@ async def replay(
 
 
 async def purge(
-    spool: Spool, *, older_than: timedelta, states: Sequence[EntryState], audit: SqliteAuditLog, actor: str
+    spool: Spool, *, older_than: timedelta, states: Sequence[EntryState], audit: AuditLog, actor: str
 ) -> dict[str, int]:
     """Purge settled entries older than ``older_than`` (legal holds kept); audited."""
     result = await spool.purge(datetime.now(UTC) - older_than, states)

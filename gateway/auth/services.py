@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 
-from gateway.audit import SqliteAuditLog
+from gateway.audit import AuditLog
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.config import AuthSettings
 from gateway.auth.introspection import Introspector
@@ -44,7 +44,7 @@ class SecurityServices:
         *,
         dev_issuer: DevIssuer,
         dev_validator: TokenValidator,
-        audit: SqliteAuditLog,
+        audit: AuditLog,
     ) -> SecurityServices:
         """Wire the auth parts; with ``auth.issuer_url`` the dev issuer is switched off."""
         auth: AuthSettings = settings.auth

@@ -9,7 +9,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from gateway.audit import SqliteAuditLog
+from gateway.audit import AuditLog
 from gateway.auth.store import AuthStore
 from gateway.auth.tokens import Principal
 
@@ -22,7 +22,7 @@ class AccessTracker:
     """Records accepted principals. Bounded memory; at most one database write a minute each."""
 
     def __init__(
-        self, store: AuthStore, audit: SqliteAuditLog, *, clock: Callable[[], float] = time.monotonic
+        self, store: AuthStore, audit: AuditLog, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._store = store
         self._audit = audit

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pgserver import postgres  # noqa: F401 - the session's PostgreSQL, for the PostgreSQL audit log
 
 from gateway.app import create_app
 from gateway.runtime import Runtime
