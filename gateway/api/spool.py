@@ -13,6 +13,7 @@ from fallback.spool import EntryState
 from fallback.spool_admin import SpoolQuery
 from gateway import spool_ops
 from gateway.auth.deps import ScopeRequirement
+from gateway.auth.roles import is_sensitive
 from gateway.auth.scopes import Scope
 from gateway.auth.tokens import Principal
 from gateway.runtime import Runtime
@@ -88,6 +89,9 @@ async def show_entry(request: Request, principal: SpoolReader, entry_id: str) ->
     ticket = await spool.read_ticket(entry_id) if info is not None else None
     if info is None or ticket is None:
         raise HTTPException(404, "no such entry")
+    payload = ticket.payload
+    if is_sensitive(payload.category, payload.tags) and not principal.has(Scope.TICKETS_SENSITIVE.value):
+        return {"entry": spool_ops.info_dict(info), "ticket": None, "withheld": "sensitive category"}
     return {"entry": spool_ops.info_dict(info), "ticket": spool_ops.ticket_json(ticket.body)}
 
 

@@ -17,10 +17,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from gateway.auth.deps import ScopeRequirement
+from gateway.auth.roles import may_see_ticket
 from gateway.auth.scopes import Scope
 from gateway.auth.tokens import Principal
 from gateway.runtime import Runtime
 from gateway.spool_ops import ticket_json
+from normalizers.payload import TicketPayload
 
 router = APIRouter(prefix="/v1", tags=["pull"])
 TicketsReader = Annotated[Principal, Depends(ScopeRequirement(Scope.TICKETS_READ))]
@@ -71,6 +73,7 @@ async def get_tickets(
         lease_for=timedelta(seconds=runtime.settings.spool.pull_lease_seconds),
     )
     next_cursor = str(entries[-1].seq) if entries else str(cursor)
+    shown = [e for e in entries if _may_see(principal, e.ticket.payload)]
     return {
         "tickets": [
             {
@@ -79,10 +82,23 @@ async def get_tickets(
                 "lease_expires_at": e.lease_expires_at.isoformat(),
                 "ticket": ticket_json(e.ticket.body),
             }
-            for e in entries
+            for e in shown
         ],
         "next_cursor": next_cursor,
+        # Tickets this client may not see (sensitive categories without tickets:sensitive, or a
+        # person's queue/tier) stay unacknowledged for a client that may.
+        "withheld": len(entries) - len(shown),
     }
+
+
+def _may_see(principal: Principal, payload: TicketPayload) -> bool:
+    return may_see_ticket(
+        principal,
+        category=payload.category,
+        tags=payload.tags,
+        queue=payload.routing.queue,
+        tier=payload.tier,
+    )
 
 
 @router.post("/tickets/ack", summary="Acknowledge fetched tickets")

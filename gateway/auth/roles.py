@@ -90,8 +90,10 @@ def queue_access(roles: Iterable[Role]) -> QueueAccess:
 
 
 def is_sensitive(category: str, tags: Iterable[str] = ()) -> bool:
-    """Whether a ticket with this category and tags is sensitive."""
-    return category in SENSITIVE_CATEGORIES or any(tag in SENSITIVE_CATEGORIES for tag in tags)
+    """Whether a ticket with this category and tags is sensitive (``-`` and ``_`` are the same:
+    taxonomy keys use hyphens)."""
+    names = {category, *tags}
+    return any(name.replace("-", "_") in SENSITIVE_CATEGORIES for name in names)
 
 
 def may_see_ticket(

@@ -3,8 +3,10 @@ scopes, cursors, leases, acks, replay without duplicates, audit, and no PHI in a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -97,3 +99,40 @@ def test_spool_api_lists_shows_and_replays_with_scopes_and_audit(
     assert [r.details["entry_id"] for r in audited] == ids and audited[0].actor == "ops"
     blob = json.dumps(shown) + json.dumps(entries)
     assert find_canaries(blob) == []
+
+
+SENSITIVE_RULES = """\
+version: 1
+groups:
+  - name: route
+    rules:
+      - id: taxonomy.defaults
+        then: {route_by_taxonomy: true}
+      - id: financial-assistance
+        when: {code_system: VENDOR, code: FA-APPLICATION}
+        then: {tags: [financial-assistance]}
+"""
+
+
+def test_sensitive_tickets_need_tickets_sensitive(settings: Settings, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SENSITIVE_RULES)
+    configured = get_settings(
+        home=settings.home, sinks=[{"name": "pull", "kind": "pull"}], rules={"path": str(rules)}
+    )
+    runtime = Runtime.build(configured)
+    with TestClient(create_app(configured, runtime), raise_server_exceptions=False) as client:
+        event = canary_event("fa-1", distinct=True)
+        event["error"] = {"code": "FA-APPLICATION", "code_system": "VENDOR", "message": "charity care form"}
+        assert (
+            client.post("/v1/events", json=event, headers=bearer(runtime, "events:write")).status_code == 202
+        )
+        plain = client.get("/v1/tickets", headers=bearer(runtime, "tickets:read")).json()
+        assert plain["tickets"] == [] and plain["withheld"] == 1
+        entry_id = asyncio.run(runtime.spool.list_entries(sink="pull"))[0].entry_id
+        shown = client.get(f"/v1/spool/entries/{entry_id}", headers=bearer(runtime, "spool:read")).json()
+        assert shown["ticket"] is None and shown["withheld"] == "sensitive category"
+        full = client.get(
+            f"/v1/spool/entries/{entry_id}", headers=bearer(runtime, "spool:read", "tickets:sensitive")
+        ).json()
+        assert full["ticket"]["tags"] == ["financial-assistance"]
