@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 
@@ -183,7 +183,6 @@ class SqliteAdmin:
         def run(conn: sqlite3.Connection) -> list[LeasedEntry]:
             now = self._now()
             now_us, expires = to_micros(now), now + lease_for
-            leased: list[LeasedEntry] = []
             with write_transaction(conn):
                 rows = conn.execute(
                     "SELECT e.seq, e.entry_id, e.attempts, e.created_at, p.dedup_key, p.key_id, p.blob"
@@ -194,32 +193,47 @@ class SqliteAdmin:
                     " ORDER BY e.seq LIMIT :limit",
                     {"sink": sink, "after": after, "now": now_us, "limit": limit},
                 ).fetchall()
-                for seq, entry_id, attempts, created_at, dedup_key, key_id, blob in rows:
-                    try:
-                        body = self._cipher.decrypt(key_id, blob, _AAD_PREFIX + dedup_key.encode("utf-8"))
-                        ticket = SealedTicket.restore(body)
-                    except (SpoolCorrupt, ValidationError) as exc:
-                        self._bury_corrupt(conn, entry_id, sink, now_us, exc)
-                        continue
-                    conn.execute(
-                        "UPDATE entries SET state = 'leased', attempts = attempts + 1, updated_at = ?,"
-                        " lease_owner = ?, lease_expires_at = ? WHERE entry_id = ?",
-                        (now_us, owner, to_micros(expires), entry_id),
-                    )
-                    leased.append(
-                        LeasedEntry(
-                            entry_id=entry_id,
-                            sink=sink,
-                            ticket=ticket,
-                            attempts=attempts,
-                            created_at=from_micros(created_at),
-                            lease_expires_at=expires,
-                            seq=seq,
-                        )
-                    )
-            return leased
+                return self._claim(conn, rows, sink=sink, owner=owner, now_us=now_us, expires=expires)
 
         return await self._call(run)
+
+    def _claim(
+        self,
+        conn: sqlite3.Connection,
+        rows: Sequence[Sequence[Any]],
+        *,
+        sink: str,
+        owner: str,
+        now_us: int,
+        expires: datetime,
+    ) -> list[LeasedEntry]:
+        """Lease due ``rows`` (seq, entry_id, attempts, created_at, dedup_key, key_id, blob) to
+        ``owner`` in the caller's transaction; undecryptable ones are settled DEAD instead."""
+        leased: list[LeasedEntry] = []
+        for seq, entry_id, attempts, created_at, dedup_key, key_id, blob in rows:
+            try:
+                body = self._cipher.decrypt(key_id, blob, _AAD_PREFIX + dedup_key.encode("utf-8"))
+                ticket = SealedTicket.restore(body)
+            except (SpoolCorrupt, ValidationError) as exc:
+                self._bury_corrupt(conn, entry_id, sink, now_us, exc)
+                continue
+            conn.execute(
+                "UPDATE entries SET state = 'leased', attempts = attempts + 1, updated_at = ?,"
+                " lease_owner = ?, lease_expires_at = ? WHERE entry_id = ?",
+                (now_us, owner, to_micros(expires), entry_id),
+            )
+            leased.append(
+                LeasedEntry(
+                    entry_id=entry_id,
+                    sink=sink,
+                    ticket=ticket,
+                    attempts=attempts,
+                    created_at=from_micros(created_at),
+                    lease_expires_at=expires,
+                    seq=seq,
+                )
+            )
+        return leased
 
     async def acknowledge(self, sink: str, entry_ids: Sequence[str]) -> list[str]:
         """See `SpoolAdmin.acknowledge`."""

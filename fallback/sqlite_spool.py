@@ -32,8 +32,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, TypeVar
 
-from pydantic import ValidationError
-
 from fallback.cipher import PayloadCipher
 from fallback.clock import Clock, require_aware, utc_now
 from fallback.errors import LeaseLost, SpoolCorrupt, SpoolUnavailable, translate_sqlite_error
@@ -191,40 +189,18 @@ class SqliteSpool(SqliteAdmin):
 
         def run(conn: sqlite3.Connection) -> list[LeasedEntry]:
             now = self._now()
-            now_us, expires = to_micros(now), now + lease_for
-            leased: list[LeasedEntry] = []
             with write_transaction(conn):
                 rows = conn.execute(
-                    "SELECT e.entry_id, e.attempts, e.created_at, p.dedup_key, p.key_id, p.blob"
+                    "SELECT e.seq, e.entry_id, e.attempts, e.created_at, p.dedup_key, p.key_id, p.blob"
                     " FROM entries e JOIN payloads p USING (dedup_key)"
                     " WHERE e.sink = :sink AND ((e.state = 'pending' AND e.next_attempt_at <= :now)"
                     " OR (e.state = 'leased' AND e.lease_expires_at <= :now))"
                     " ORDER BY e.created_at, e.seq LIMIT :limit",
-                    {"sink": sink, "now": now_us, "limit": limit},
+                    {"sink": sink, "now": to_micros(now), "limit": limit},
                 ).fetchall()
-                for entry_id, attempts, created_at, dedup_key, key_id, blob in rows:
-                    try:
-                        body = self._cipher.decrypt(key_id, blob, _aad(dedup_key))
-                        ticket = SealedTicket.restore(body)
-                    except (SpoolCorrupt, ValidationError) as exc:
-                        self._bury_corrupt(conn, entry_id, sink, now_us, exc)
-                        continue
-                    conn.execute(
-                        "UPDATE entries SET state = 'leased', attempts = attempts + 1, updated_at = ?,"
-                        " lease_owner = ?, lease_expires_at = ? WHERE entry_id = ?",
-                        (now_us, owner, to_micros(expires), entry_id),
-                    )
-                    leased.append(
-                        LeasedEntry(
-                            entry_id=entry_id,
-                            sink=sink,
-                            ticket=ticket,
-                            attempts=attempts,
-                            created_at=from_micros(created_at),
-                            lease_expires_at=expires,
-                        )
-                    )
-            return leased
+                return self._claim(
+                    conn, rows, sink=sink, owner=owner, now_us=to_micros(now), expires=now + lease_for
+                )
 
         return await self._call(run)
 

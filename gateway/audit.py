@@ -219,7 +219,58 @@ def verify_chain(key: bytes, rows: Sequence[Row], anchor: tuple[int, str, str] |
     return VerifyResult(len(rows), None, None)
 
 
-class SqliteAuditLog:
+def record_filter(
+    placeholder: str,
+    *,
+    event: str | None,
+    actor: str | None,
+    outcome: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after_seq: int | None,
+) -> tuple[str, list[object]]:
+    """The ``WHERE`` clause (or "") and its parameters for `AuditLog.records` filters, with the
+    driver's parameter ``placeholder`` (``?`` for sqlite3, ``%s`` for psycopg)."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for column, value in (("event", event), ("actor", actor), ("outcome", outcome)):
+        if value is not None:
+            clauses.append(f"{column} = {placeholder}")
+            params.append(value)
+    for condition, moment in (("at >=", since), ("at <", until)):
+        if moment is not None:
+            clauses.append(f"{condition} {placeholder}")
+            params.append(moment.astimezone(UTC).isoformat(timespec="microseconds"))
+    if after_seq is not None:
+        clauses.append(f"seq > {placeholder}")
+        params.append(after_seq)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+class ChainedAuditLog:
+    """What every store shares: one record and the async forms are all `append_many`."""
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Append several records, chained in order, in one durable transaction."""
+        raise NotImplementedError
+
+    def append(self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue) -> AuditRecord:
+        """Append one record durably and return it."""
+        [record] = self.append_many([AuditEntry(event, actor, outcome, details)])
+        return record
+
+    async def record_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """`append_many` off the event loop."""
+        return await asyncio.to_thread(self.append_many, entries)
+
+    async def record(
+        self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue
+    ) -> AuditRecord:
+        """`append` off the event loop."""
+        return await asyncio.to_thread(lambda: self.append(event, actor=actor, outcome=outcome, **details))
+
+
+class SqliteAuditLog(ChainedAuditLog):
     """The audit log on SQLite. Safe to share between tasks; one writer at a time."""
 
     def __init__(
@@ -254,11 +305,6 @@ class SqliteAuditLog:
         assert self._conn is not None
         return self._conn
 
-    def append(self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue) -> AuditRecord:
-        """Append one record durably and return it."""
-        [record] = self.append_many([AuditEntry(event, actor, outcome, details)])
-        return record
-
     def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         """Append several records, chained in order, in ONE durable transaction (group commit);
         returns them after the commit."""
@@ -286,16 +332,6 @@ class SqliteAuditLog:
                 raise
         return as_records(rows)
 
-    async def record_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
-        """`append_many` off the event loop."""
-        return await asyncio.to_thread(self.append_many, entries)
-
-    async def record(
-        self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue
-    ) -> AuditRecord:
-        """`append` off the event loop."""
-        return await asyncio.to_thread(lambda: self.append(event, actor=actor, outcome=outcome, **details))
-
     def records(
         self,
         *,
@@ -309,22 +345,9 @@ class SqliteAuditLog:
     ) -> list[AuditRecord]:
         """Records in order, filtered by event, actor, outcome, time (``since`` inclusive, ``until``
         exclusive) and sequence number (``after_seq``, for paging)."""
-        clauses: list[str] = []
-        params: list[object] = []
-        for column, value in (("event", event), ("actor", actor), ("outcome", outcome)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            clauses.append("at >= ?")
-            params.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
-        if until is not None:
-            clauses.append("at < ?")
-            params.append(until.astimezone(UTC).isoformat(timespec="microseconds"))
-        if after_seq is not None:
-            clauses.append("seq > ?")
-            params.append(after_seq)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = record_filter(
+            "?", event=event, actor=actor, outcome=outcome, since=since, until=until, after_seq=after_seq
+        )
         sql = (
             f"SELECT seq, at, event, actor, outcome, details, mac FROM audit_log {where} ORDER BY seq LIMIT ?"  # noqa: S608 - columns are fixed names
         )

@@ -15,7 +15,6 @@ replaced on the next call.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -29,13 +28,14 @@ from gateway.audit import (
     AuditEntry,
     AuditLog,
     AuditRecord,
-    DetailValue,
+    ChainedAuditLog,
     Row,
     VerifyResult,
     anchor_seal,
     as_records,
     chain_rows,
     prepare,
+    record_filter,
     verify_chain,
 )
 from gateway.delivery_settings import resolve_secret
@@ -54,7 +54,7 @@ _SCHEMA: Final = (
 _COLUMNS: Final = "seq, at, event, actor, outcome, details, mac"
 
 
-class PostgresAuditLog:
+class PostgresAuditLog(ChainedAuditLog):
     """The audit log in PostgreSQL (see the module docstring). ``dsn`` is a libpq connection string
     or URL, normally the spool's (`build_audit_log`)."""
 
@@ -108,11 +108,6 @@ class PostgresAuditLog:
         self._conn = conn
         return conn
 
-    def append(self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue) -> AuditRecord:
-        """Append one record durably and return it."""
-        [record] = self.append_many([AuditEntry(event, actor, outcome, details)])
-        return record
-
     def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         """Append several records, chained in order after the chain head of ANY node, in one
         transaction holding the append lock; returns them after the (durable) commit."""
@@ -137,16 +132,6 @@ class PostgresAuditLog:
                     )
         return as_records(rows)
 
-    async def record_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
-        """`append_many` off the event loop."""
-        return await asyncio.to_thread(self.append_many, entries)
-
-    async def record(
-        self, event: str, *, actor: str, outcome: str = "ok", **details: DetailValue
-    ) -> AuditRecord:
-        """`append` off the event loop."""
-        return await asyncio.to_thread(lambda: self.append(event, actor=actor, outcome=outcome, **details))
-
     def records(
         self,
         *,
@@ -159,22 +144,9 @@ class PostgresAuditLog:
         after_seq: int | None = None,
     ) -> list[AuditRecord]:
         """Records in order, filtered like `SqliteAuditLog.records`."""
-        clauses: list[str] = []
-        params: list[object] = []
-        for column, value in (("event", event), ("actor", actor), ("outcome", outcome)):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        if since is not None:
-            clauses.append("at >= %s")
-            params.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
-        if until is not None:
-            clauses.append("at < %s")
-            params.append(until.astimezone(UTC).isoformat(timespec="microseconds"))
-        if after_seq is not None:
-            clauses.append("seq > %s")
-            params.append(after_seq)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = record_filter(
+            "%s", event=event, actor=actor, outcome=outcome, since=since, until=until, after_seq=after_seq
+        )
         sql = f"SELECT {_COLUMNS} FROM audit_log {where} ORDER BY seq LIMIT %s"  # noqa: S608 - fixed column names
         return as_records(self._fetch(sql, (*params, limit)))
 
