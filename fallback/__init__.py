@@ -3,7 +3,7 @@
 Public surface (everything below is re-exported here):
 
 - Errors (`fallback.errors`, tree in its docstring): `FallbackError`, `SpoolError`,
-  `SpoolUnavailable`, `SpoolCorrupt`, `LeaseLost`, `DeliveryError`, `TransientDeliveryError`,
+  `SpoolUnavailable`, `SpoolFull`, `SpoolCorrupt`, `LeaseLost`, `DeliveryError`, `TransientDeliveryError`,
   `PermanentDeliveryError`, `translate_sqlite_error`, `SQLITE_ERROR_MAP`.
 - Spool interface (`fallback.spool`): `SpoolBackend`, `EntryState`, `PutResult`, `LeasedEntry`,
   `Delivered`, `RetryAt`, `DeadLetter`, `Outcome`, `EntryInfo`, `SpoolRegistry`.
@@ -31,6 +31,7 @@ from fallback.errors import (
     PermanentDeliveryError,
     SpoolCorrupt,
     SpoolError,
+    SpoolFull,
     SpoolUnavailable,
     TransientDeliveryError,
     translate_sqlite_error,
@@ -100,6 +101,7 @@ __all__ = [
     "SpoolBackend",
     "SpoolCorrupt",
     "SpoolError",
+    "SpoolFull",
     "SpoolRegistry",
     "SpoolUnavailable",
     "SqliteSpool",

@@ -7,6 +7,7 @@ of a remote system's error (it can echo PHI back).
     FallbackError                     "fallback"
     +-- SpoolError                    "spool"
     |   +-- SpoolUnavailable          "spool.unavailable"   cannot write or commit: do NOT acknowledge
+    |   |   +-- SpoolFull             "spool.full"          ... because the disk (or database) is full
     |   +-- SpoolCorrupt              "spool.corrupt"       stored bytes fail authentication/decoding
     |   +-- LeaseLost                 "spool.lease_lost"    settle by a non-owner or after expiry
     +-- DeliveryError                 "delivery"
@@ -43,6 +44,15 @@ class SpoolUnavailable(SpoolError):
     open). Nothing was stored: the caller must not acknowledge its source."""
 
     code: ClassVar[str] = "spool.unavailable"
+
+
+class SpoolFull(SpoolUnavailable):
+    """Raised when a write fails for want of space: SQLite's SQLITE_FULL (the file system returned
+    ENOSPC, or ``max_page_count`` was reached) or PostgreSQL's SQLSTATE 53100 (disk_full). Nothing
+    was stored; the gateway stops acknowledging and /readyz reports ``spool.full`` until space
+    returns (no restart needed)."""
+
+    code: ClassVar[str] = "spool.full"
 
 
 class SpoolCorrupt(SpoolError):
@@ -115,19 +125,22 @@ SQLITE_ERROR_MAP: Final[Mapping[type[sqlite3.Error], type[SpoolError]]] = {
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_NOTADB: Final = 26
 _CORRUPT_CODES: Final = frozenset({_SQLITE_CORRUPT, _SQLITE_NOTADB})
+_SQLITE_FULL: Final = 13
 
 
 def translate_sqlite_error(exc: sqlite3.Error) -> SpoolError:
     """Map a sqlite3 error to the spool error the caller should see; raise it ``from exc``.
 
-    SQLITE_CORRUPT and SQLITE_NOTADB become `SpoolCorrupt`; everything else (busy, locked, read-only,
-    I/O error, full, cannot open, misuse) becomes the class in `SQLITE_ERROR_MAP`. The message holds
-    the SQLite error name only, never SQL text or values.
+    SQLITE_CORRUPT and SQLITE_NOTADB become `SpoolCorrupt`; SQLITE_FULL becomes `SpoolFull`;
+    everything else (busy, locked, read-only, I/O error, cannot open, misuse) becomes the class in
+    `SQLITE_ERROR_MAP`. The message holds the SQLite error name only, never SQL text or values.
     """
     errorcode = getattr(exc, "sqlite_errorcode", None)
     errorname = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
     if isinstance(errorcode, int) and errorcode & 0xFF in _CORRUPT_CODES:
         return SpoolCorrupt(f"spool database damaged ({errorname})")
+    if isinstance(errorcode, int) and errorcode & 0xFF == _SQLITE_FULL:
+        return SpoolFull(f"spool storage full ({errorname})")
     for klass in type(exc).__mro__:
         target = SQLITE_ERROR_MAP.get(klass)
         if target is not None:
@@ -144,6 +157,7 @@ __all__ = [
     "SinkGone",
     "SpoolCorrupt",
     "SpoolError",
+    "SpoolFull",
     "SpoolUnavailable",
     "TransientDeliveryError",
     "translate_sqlite_error",

@@ -12,7 +12,7 @@ from typing import Final
 
 import psycopg
 
-from fallback.errors import SpoolCorrupt, SpoolError, SpoolUnavailable
+from fallback.errors import SpoolCorrupt, SpoolError, SpoolFull, SpoolUnavailable
 
 ADVISORY_LOCK_ID: Final = 0x52434D47  # "RCMG"
 
@@ -93,14 +93,16 @@ def translate_pg_error(exc: psycopg.Error) -> SpoolError:
     """A psycopg error as the spool error the caller should see (raise it ``from exc``).
 
     Data corruption reported by the server (SQLSTATE class XX: internal error, data corrupted,
-    index corrupted) becomes `SpoolCorrupt`; everything else (connection lost, server shutting
-    down, serialization failure, disk full, ...) becomes `SpoolUnavailable`. The message holds the
-    class name and SQLSTATE only, never SQL text or values.
+    index corrupted) becomes `SpoolCorrupt`; disk_full (53100) becomes `SpoolFull`; everything else
+    (connection lost, server shutting down, serialization failure, ...) becomes `SpoolUnavailable`.
+    The message holds the class name and SQLSTATE only, never SQL text or values.
     """
     sqlstate = getattr(exc, "sqlstate", None) or ""
     name = type(exc).__name__
     if sqlstate in ("XX001", "XX002"):
         return SpoolCorrupt(f"spool database damaged ({name} {sqlstate})")
+    if sqlstate == "53100":
+        return SpoolFull(f"spool storage full ({name} {sqlstate})")
     return SpoolUnavailable(f"spool storage failed ({name} {sqlstate})".replace(" )", ")"))
 
 

@@ -62,6 +62,8 @@ from fallback.sqlite_schema import (
 from normalizers.sealed import SealedTicket
 
 logger = logging.getLogger(__name__)
+READY_HEADROOM_BYTES: Final = 64 * 1024
+"""What ``check_writable`` rewrites on each call: room for a few tickets, not just one row."""
 
 R = TypeVar("R")
 
@@ -270,7 +272,9 @@ class SqliteSpool(SqliteAdmin):
         return await self._call(run)
 
     async def check_writable(self) -> None:
-        """See `SpoolBackend.check_writable`: commits (and fsyncs) one small metadata row."""
+        """See `SpoolBackend.check_writable`: commits (and fsyncs) one small metadata row and
+        rewrites a `READY_HEADROOM_BYTES` row, so a nearly full disk (a few free pages, not enough
+        for a ticket) fails the check with `SpoolFull` instead of passing it."""
 
         def run(conn: sqlite3.Connection) -> None:
             with write_transaction(conn):
@@ -278,6 +282,11 @@ class SqliteSpool(SqliteAdmin):
                     "INSERT INTO spool_meta (key, value) VALUES ('last_writable_check', ?)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (self._now().isoformat(),),
+                )
+                conn.execute(
+                    "INSERT INTO spool_meta (key, value) VALUES ('ready_headroom', zeroblob(?))"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (READY_HEADROOM_BYTES,),
                 )
 
         await self._call(run)

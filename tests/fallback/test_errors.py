@@ -16,6 +16,7 @@ from fallback import (
     PermanentDeliveryError,
     SpoolCorrupt,
     SpoolError,
+    SpoolFull,
     SpoolUnavailable,
     TransientDeliveryError,
     translate_sqlite_error,
@@ -25,6 +26,7 @@ TREE = {
     FallbackError: (Exception, "fallback"),
     SpoolError: (FallbackError, "spool"),
     SpoolUnavailable: (SpoolError, "spool.unavailable"),
+    SpoolFull: (SpoolUnavailable, "spool.full"),
     SpoolCorrupt: (SpoolError, "spool.corrupt"),
     LeaseLost: (SpoolError, "spool.lease_lost"),
     DeliveryError: (FallbackError, "delivery"),
@@ -123,7 +125,7 @@ REAL_ERRORS: dict[str, tuple[Callable[[Path], None], type[SpoolError]]] = {
     "cantopen": (_cantopen, SpoolUnavailable),
     "busy": (_busy, SpoolUnavailable),
     "readonly": (_readonly, SpoolUnavailable),
-    "full": (_full, SpoolUnavailable),
+    "full": (_full, SpoolFull),
     "notadb": (_notadb, SpoolCorrupt),
     "constraint": (_constraint, SpoolUnavailable),
     "closed-connection": (_closed, SpoolUnavailable),
@@ -139,3 +141,13 @@ def test_real_sqlite_errors_are_translated(tmp_path, scenario):
     translated = translate_sqlite_error(caught.value)
     assert type(translated) is expected
     assert "phi-like-value" not in str(translated)
+
+
+def test_postgres_disk_full_is_spool_full():
+    import psycopg
+
+    from fallback.postgres_schema import translate_pg_error
+
+    translated = translate_pg_error(psycopg.errors.DiskFull("could not extend file: phi-like-value"))
+    assert type(translated) is SpoolFull
+    assert "53100" in str(translated) and "phi-like-value" not in str(translated)
