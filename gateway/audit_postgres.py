@@ -10,7 +10,9 @@ timestamptz/jsonb, which would normalise them).
 
 One connection per log object, used by one thread at a time (a `threading.Lock`); the async
 ``record``/``record_many`` run in a worker thread like the SQLite log's. A broken connection is
-replaced on the next call.
+replaced on the next call. A failing append (server restarting, connection lost, disk full) raises
+the spool's error (`fallback.postgres_schema.translate_pg_error`): the log lives in the spool
+database, so the ingest answers "not accepted, retry" (503 / MLLP AE) like a failing spool write.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Final
 import psycopg
 from psycopg.rows import TupleRow
 
+from fallback.postgres_schema import translate_pg_error
 from gateway.audit import (
     GENESIS,
     AuditEntry,
@@ -116,21 +119,29 @@ class PostgresAuditLog(ChainedAuditLog):
         prepared = prepare(entries)
         at = self._clock().astimezone(UTC).isoformat(timespec="microseconds")
         with self._lock:
-            conn = self._connection()
-            with conn.transaction():
-                conn.execute("SET LOCAL synchronous_commit = on")
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_ID,))
-                head = conn.execute("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-                if head is None:  # empty, or every record removed by retention: chain on from the anchor
-                    head = conn.execute("SELECT seq, mac FROM audit_anchor WHERE id = 1").fetchone()
-                seq, previous = (int(head[0]), str(head[1])) if head else (0, GENESIS)
-                rows = chain_rows(self._key, previous, seq, at, prepared)
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO audit_log ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",  # noqa: S608 - fixed column names
-                        rows,
-                    )
+            try:
+                rows = self._append_rows(at, prepared)
+            except psycopg.Error as error:  # server restarting, connection lost, disk full, ...
+                raise translate_pg_error(error) from None
         return as_records(rows)
+
+    def _append_rows(self, at: str, prepared: list[tuple[AuditEntry, str]]) -> list[Row]:
+        """The append transaction (caller holds ``_lock``); psycopg errors propagate."""
+        conn = self._connection()
+        with conn.transaction():
+            conn.execute("SET LOCAL synchronous_commit = on")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_ID,))
+            head = conn.execute("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+            if head is None:  # empty, or every record removed by retention: chain on from the anchor
+                head = conn.execute("SELECT seq, mac FROM audit_anchor WHERE id = 1").fetchone()
+            seq, previous = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+            rows = chain_rows(self._key, previous, seq, at, prepared)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO audit_log ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",  # noqa: S608 - fixed column names
+                    rows,
+                )
+        return rows
 
     def records(
         self,

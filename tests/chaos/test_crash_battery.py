@@ -156,6 +156,7 @@ def test_sigkill_under_mixed_load_loses_no_acknowledged_input(
     counts = Counter(str(t["id"]) for t in tickets)
     twice = {ticket_id: n for ticket_id, n in counts.items() if n > 1}
     assert twice == {}, f"tickets delivered twice ({context}): {twice}"
+    assert http.unexpected == [], f"HTTP answers other than 202/503 ({context})"
     assert missing_none(acked_http, acked_mllp, acked_files, fhir_acked, tickets), context
     # Every source was exercised: something of each kind was acknowledged.
     assert acked_http and acked_mllp and acked_files and fhir_acked, (

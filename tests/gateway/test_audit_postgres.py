@@ -12,6 +12,7 @@ import pytest
 from pgserver import PgServer
 from typer.testing import CliRunner
 
+from fallback.errors import SpoolUnavailable
 from gateway.audit import AuditEntry
 from gateway.audit_postgres import PostgresAuditLog
 from gateway.cli import app
@@ -73,7 +74,7 @@ def test_broken_connection_is_replaced(dsn: str) -> None:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-    with pytest.raises(psycopg.OperationalError):
+    with pytest.raises(SpoolUnavailable):  # translated at the boundary: the ingest answers 503 / AE
         log.append("b", actor="t")
     assert log.append("c", actor="t").seq == 2 and log.verify().ok
     log.close()
