@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean venv
+.PHONY: run test lint typecheck check bench clean venv chaos
 
 venv: $(STAMP)
 
@@ -33,3 +33,8 @@ check: lint typecheck test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# The full crash and fault battery (docs/chaos.md): 20 SIGKILL cycles under mixed load, larger fault
+# runs. `make test` runs the reduced version. Replay a run with RCMGW_CHAOS_SEED=<seed it printed>.
+chaos: $(STAMP)
+	RCMGW_CHAOS_FULL=1 $(BIN)/python -m pytest tests/chaos -q -s $(PYTEST_ARGS)

@@ -40,3 +40,9 @@ def chaos_cycles() -> int:
     if raw:
         return int(raw)
     return FULL_CYCLES if chaos_full() else REDUCED_CYCLES
+
+
+@pytest.fixture
+def chaos_size() -> int:
+    """A multiplier for the fault tests: 1 in the regular suite, 3 with ``RCMGW_CHAOS_FULL=1``."""
+    return 3 if chaos_full() else 1

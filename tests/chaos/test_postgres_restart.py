@@ -26,7 +26,9 @@ def _restart(server: PgServer) -> None:
     subprocess.run(_as_user(argv), capture_output=True, check=True, timeout=120)
 
 
-def test_postgres_restart_under_load_loses_no_acknowledged_input(home: Path, chaos_seed: int) -> None:
+def test_postgres_restart_under_load_loses_no_acknowledged_input(
+    home: Path, chaos_seed: int, chaos_size: int
+) -> None:
     rng = random.Random(chaos_seed)
     with running_pg() as server:  # a cluster of its own: the session's is shared with other tests
         dsn = server.create_database("chaos_restart")
@@ -51,7 +53,7 @@ def test_postgres_restart_under_load_loses_no_acknowledged_input(home: Path, cha
         try:
             http.start()
             mllp.start()
-            for restart in range(2):
+            for restart in range(2 * chaos_size):
                 before = len(http.acked) + len(mllp.acked)
                 more = rng.randint(5, 40)
                 wait_until(lambda b=before, m=more: len(http.acked) + len(mllp.acked) >= b + m, 60, "load")
@@ -92,6 +94,6 @@ def test_postgres_restart_under_load_loses_no_acknowledged_input(home: Path, cha
     assert b'"mllp handler failed"' not in log.read_bytes()
     assert find_canaries(out + err + log.read_bytes() + "\n".join(gateway.outbox_lines()).encode()) == []
     print(  # the run's record, shown with -s
-        f"[chaos] pg restart x2: acked http {len(acked_http)} (503s {http.unavailable}), "
+        f"[chaos] pg restart x{2 * chaos_size}: acked http {len(acked_http)} (503s {http.unavailable}), "
         f"mllp {len(acked_mllp)} (AE {mllp.transient})"
     )

@@ -69,15 +69,15 @@ def _states(home: Path) -> list[tuple[str, int, str | None]]:
         return [tuple(row) for row in db.execute("SELECT state, attempts, last_error FROM entries")]
 
 
-def test_random_500_429_stalls_and_resets_lose_nothing(home: Path, chaos_seed: int) -> None:
+def test_random_500_429_stalls_and_resets_lose_nothing(home: Path, chaos_seed: int, chaos_size: int) -> None:
     rng = random.Random(chaos_seed)
     server = FaultServer()
     faults = [Status(500), Status(503), Status(429, retry_after="1"), Stall(2), Drop(), Ok()]
-    server.push(*(rng.choice(faults) for _ in range(40)))
+    server.push(*(rng.choice(faults) for _ in range(40 * chaos_size)))
     env = _env(server.url)
     gateway = start_gateway(home, **env)
     try:
-        accepted = _post(gateway.base_url, home, env, "flaky", 15)
+        accepted = _post(gateway.base_url, home, env, "flaky", 15 * chaos_size)
         wait_until(lambda: accepted <= set(server.received_ids), 90, f"every ticket (seed {chaos_seed})")
         wait_until(lambda: {s for s, _, _ in _states(home)} == {"delivered"}, 30, "every entry settled")
     finally:
