@@ -110,11 +110,22 @@ def test_sigkill_under_mixed_load_loses_no_acknowledged_input(
             kills.append(f"cycle {cycle}: after {more} acks (total {acknowledged()})")
             out, err = gateway.stop()
             outputs[f"stdout-{cycle}"], outputs[f"stderr-{cycle}"] = out, err
-        for loader in loaders:
-            loader.stop()
-        # The last start: delivery drains the spool; the inbox finishes every dropped file.
+        # The last start: the load goes on until every source has been acknowledged at least once
+        # (a run of early kills may not have got that far), then stops; delivery drains the spool
+        # and the inbox finishes every dropped file.
         final = start_gateway(home, **env)
         try:
+            target.point(final.base_url, final.mllp_port)
+            wait_until(
+                lambda: bool(
+                    http.acked and mllp.acked and inbox.acknowledged() and fhir.acknowledged(cursors)
+                ),
+                120,
+                f"an acknowledgement from every source ({context})",
+            )
+            for loader in loaders:
+                loader.stop()
+            target.point(None, None)
             done = home / "inbox" / "x12" / "done"
             wait_until(
                 lambda: inbox.acknowledged() == set(inbox.dropped), 120, f"every inbox file done ({context})"
