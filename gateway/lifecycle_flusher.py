@@ -105,11 +105,10 @@ class LifecycleFlusher:
         self.passes = 0
 
     async def start(self, runtime: object) -> None:
-        """Start polling (``runtime`` is the `gateway.runtime.Runtime`)."""
-        from gateway.runtime import Runtime
-
-        assert isinstance(runtime, Runtime)
-        self._pipeline = runtime.pipeline
+        """Start polling the pipeline of ``runtime`` (a `gateway.runtime.Runtime`)."""
+        self._pipeline = getattr(runtime, "pipeline", None)
+        if self._pipeline is None:
+            return
         self._stop.clear()
         self._task = asyncio.create_task(self._run(), name=self.name)
 
@@ -123,10 +122,12 @@ class LifecycleFlusher:
         assert self._pipeline is not None
         try:
             await self._pipeline.flush_lifecycle()
-        except SpoolError as error:
+        except SpoolError as error:  # the next pass retries; the states stay owed
             log.warning(
                 "lifecycle flush failed", extra={"code": error.code, "error_class": type(error).__name__}
             )
+        except Exception as error:  # noqa: BLE001 - one bad pass never ends the service (class only)
+            log.error("lifecycle flush crashed", extra={"error_class": type(error).__name__})
         self.passes += 1
 
     async def stop(self) -> None:
