@@ -67,5 +67,9 @@ class PendingStates:
             if state.state is TicketState.OPEN and state.claims & tokens
         ]
 
+    async def pending(self, due_by: datetime, limit: int = 500) -> list[FingerprintState]:
+        """The saved store's candidates (a group's staged states are not flushed mid-group)."""
+        return await self._store.pending(due_by, limit)
+
     async def aclose(self) -> None:
         """The underlying store is not this view's to close."""

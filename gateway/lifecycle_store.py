@@ -8,7 +8,9 @@ It shares the spool's database file (its own connection, same WAL and ``synchron
 deployment has one file to back up; a PostgreSQL spool (issue 7) gets a sibling implementation of
 this small protocol.
 
-Contract (``tests/gateway/test_lifecycle_pipeline.py`` runs every test on both implementations):
+`gateway.lifecycle_postgres.PostgresLifecycleStore` is the PostgreSQL implementation (used when
+``spool.backend`` is ``postgresql``). Contract (``tests/gateway/test_lifecycle_pipeline.py`` and
+``tests/gateway/test_lifecycle_store_contract.py`` run on memory, SQLite and PostgreSQL):
 
 - ``get(fingerprint)`` the saved state or None; ``save(state)`` upserts it and returns only after
   a durable commit (the pipeline acknowledges its source after that); `SpoolUnavailable` when it
@@ -16,6 +18,9 @@ Contract (``tests/gateway/test_lifecycle_pipeline.py`` runs every test on both i
 - ``facilities(problem_key, since)`` the facilities of every state of that problem last seen at or
   after ``since``.
 - ``find_open_by_claims(tokens)`` the OPEN states whose claims include any of ``tokens``.
+- ``pending(due_by, limit)`` OPEN states with occurrences absorbed since their last delivery
+  (``FingerprintState.pending``) whose last delivery is at or before ``due_by``, oldest first: the
+  candidates of the group-wait flusher (`gateway.lifecycle_flusher`), which applies the policy.
 - The store opens itself on first use; ``aclose()`` is idempotent.
 """
 
@@ -48,7 +53,9 @@ CREATE TABLE IF NOT EXISTS fingerprint_state (
     last_delivery_at INTEGER NOT NULL,
     updates INTEGER NOT NULL,
     facilities TEXT NOT NULL,
-    claims TEXT NOT NULL
+    claims TEXT NOT NULL,
+    template TEXT,
+    delivered_occurrences INTEGER
 );
 CREATE INDEX IF NOT EXISTS fingerprint_state_problem ON fingerprint_state (problem_key, last_seen);
 CREATE TABLE IF NOT EXISTS fingerprint_claims (
@@ -59,7 +66,7 @@ CREATE TABLE IF NOT EXISTS fingerprint_claims (
 """
 _COLUMNS = (
     "fingerprint, problem_key, ticket_id, state, opened_by, occurrences, first_seen, last_seen, "
-    "last_delivery_at, updates, facilities, claims"
+    "last_delivery_at, updates, facilities, claims, template, delivered_occurrences"
 )
 
 
@@ -84,6 +91,10 @@ class LifecycleStore(Protocol):
 
     async def find_open_by_claims(self, tokens: frozenset[str]) -> list[FingerprintState]:
         """Open states that stand for any of the claim ``tokens``."""
+        ...
+
+    async def pending(self, due_by: datetime, limit: int = 500) -> list[FingerprintState]:
+        """Open states owing an update, last delivered at or before ``due_by``, oldest first."""
         ...
 
     async def aclose(self) -> None:
@@ -125,6 +136,11 @@ class MemoryLifecycleStore:
         """Open states holding any of ``tokens``."""
         return [s for s in self.states.values() if s.state is TicketState.OPEN and s.claims & tokens]
 
+    async def pending(self, due_by: datetime, limit: int = 500) -> list[FingerprintState]:
+        """Open states owing an update, last delivered at or before ``due_by``."""
+        found = [s for s in self.states.values() if s.pending and s.last_delivery_at <= due_by]
+        return sorted(found, key=lambda s: (s.last_delivery_at, s.fingerprint))[:limit]
+
     async def aclose(self) -> None:
         """Nothing to release."""
 
@@ -143,10 +159,12 @@ def _upsert(conn: sqlite3.Connection, state: FingerprintState) -> None:
         state.updates,
         json.dumps(sorted(state.facilities)),
         json.dumps(sorted(state.claims)),
+        state.template,
+        state.delivered_occurrences,
     )
     conn.execute(
         f"INSERT OR REPLACE INTO fingerprint_state ({_COLUMNS}) "  # noqa: S608
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         values,
     )
     if state.state is TicketState.OPEN:
@@ -158,6 +176,15 @@ def _upsert(conn: sqlite3.Connection, state: FingerprintState) -> None:
         conn.execute("DELETE FROM fingerprint_claims WHERE fingerprint = ?", (state.fingerprint,))
 
 
+def _add_flush_columns(conn: sqlite3.Connection) -> None:
+    """Schema migration: databases made before the group-wait flusher lack ``template`` and
+    ``delivered_occurrences`` (NULL there: such states are never flushed, only updated by input)."""
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(fingerprint_state)")}
+    for column, kind in (("template", "TEXT"), ("delivered_occurrences", "INTEGER")):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE fingerprint_state ADD COLUMN {column} {kind}")
+
+
 def _micros(value: datetime) -> int:
     return int(value.timestamp() * 1_000_000)
 
@@ -167,7 +194,22 @@ def _when(value: int) -> datetime:
 
 
 def _row_state(row: tuple[object, ...]) -> FingerprintState:
-    fp, problem, ticket, state, opened, occ, first, last, delivered, updates, facilities, claims = row
+    (
+        fp,
+        problem,
+        ticket,
+        state,
+        opened,
+        occ,
+        first,
+        last,
+        delivered,
+        updates,
+        facilities,
+        claims,
+        tpl,
+        done,
+    ) = row
     return FingerprintState(
         fingerprint=str(fp),
         problem_key=str(problem),
@@ -181,6 +223,8 @@ def _row_state(row: tuple[object, ...]) -> FingerprintState:
         updates=int(str(updates)),
         facilities=frozenset(json.loads(str(facilities))),
         claims=frozenset(json.loads(str(claims))),
+        template=None if tpl is None else str(tpl),
+        delivered_occurrences=None if done is None else int(str(done)),
     )
 
 
@@ -199,6 +243,7 @@ class SqliteLifecycleStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
+            _add_flush_columns(conn)
             self._conn = conn
         return self._conn
 
@@ -282,6 +327,20 @@ class SqliteLifecycleStore:
                     if state.state is TicketState.OPEN and state.claims & tokens:
                         found.append(state)
             return found
+
+        return await self._run(work)
+
+    async def pending(self, due_by: datetime, limit: int = 500) -> list[FingerprintState]:
+        """Open states owing an update, last delivered at or before ``due_by``, oldest first."""
+
+        def work(conn: sqlite3.Connection) -> list[FingerprintState]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM fingerprint_state"  # noqa: S608
+                " WHERE state = 'open' AND occurrences > delivered_occurrences AND last_delivery_at <= ?"
+                " ORDER BY last_delivery_at, fingerprint LIMIT ?",
+                (_micros(due_by), limit),
+            ).fetchall()
+            return [_row_state(row) for row in rows]
 
         return await self._run(work)
 

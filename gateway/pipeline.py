@@ -81,6 +81,11 @@ class IngestPipeline:
         self._metrics = metrics or GatewayMetrics()
 
     @property
+    def lifecycle(self) -> LifecycleGate | None:
+        """The dedup lifecycle gate, or None when the lifecycle is off."""
+        return self._lifecycle
+
+    @property
     def resolves_from_evidence(self) -> bool:
         """Whether auto-resolve evidence records (`normalizers.lifecycle.EVIDENCE_RECORD_TYPES`)
         may be ingested: only with the dedup lifecycle on (without it they would become tickets)."""
@@ -154,7 +159,12 @@ class IngestPipeline:
         else:
             async with self._lifecycle.lock:
                 pending = PendingStates(self._lifecycle.store)
-                gate = LifecycleGate(pending, self._lifecycle.policy, clock=self._lifecycle.clock)
+                gate = LifecycleGate(
+                    pending,
+                    self._lifecycle.policy,
+                    clock=self._lifecycle.clock,
+                    cipher=self._lifecycle.cipher,
+                )
                 plans = []
                 for index, record in enumerate(records):
                     try:
@@ -258,6 +268,18 @@ class IngestPipeline:
             entry_ids=entry_ids,
             action=action,
             resolved=resolved,
+        )
+
+    async def flush_lifecycle(self, *, limit: int = 500) -> int:
+        """Deliver the group-wait updates that are due with no further input
+        (`gateway.lifecycle_flusher`); returns how many were spooled. Each is planned, spooled and
+        its state saved under the lifecycle lock, like an input. `SpoolError` propagates."""
+        if self._lifecycle is None:
+            return 0
+        from gateway.lifecycle_flusher import flush_due
+
+        return await flush_due(
+            self._lifecycle, self._spool, self._sinks, self._audit, self._on_spooled, limit=limit
         )
 
     def seal_many(self, records: Sequence[SourceRecord]) -> list[SealResult | NormalizationError]:

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fallback.cipher import PayloadCipher
 from gateway.lifecycle_flow import LifecycleGate
+from gateway.lifecycle_flusher import LifecycleFlusher
 from gateway.lifecycle_store import SqliteLifecycleStore
 from normalizers.fingerprint import FINGERPRINT_FIELDS, check_fields
 from normalizers.lifecycle import LifecyclePolicy
@@ -50,6 +52,11 @@ class LifecycleSettings(BaseModel):
     fingerprint_fields: list[str] = Field(
         list(FINGERPRINT_FIELDS), description="Draft fields that identify a problem (its fingerprint)."
     )
+    flush_interval_seconds: Annotated[float, Field(gt=0)] = Field(
+        1.0,
+        description="How often the group-wait flusher looks for absorbed repeats whose update is due"
+        " without further input.",
+    )
 
     @field_validator("fingerprint_fields")
     @classmethod
@@ -87,34 +94,60 @@ def build_routing(rules: RulesSettings, lifecycle: LifecycleSettings) -> Routing
     )
 
 
-def build_lifecycle(settings: LifecycleSettings, spool_file: Path) -> LifecycleGate | None:
-    """The lifecycle gate on the spool database file, or None when disabled."""
+def build_lifecycle(
+    settings: LifecycleSettings,
+    spool_file: Path,
+    *,
+    postgres_dsn: str | None = None,
+    cipher: PayloadCipher | None = None,
+) -> LifecycleGate | None:
+    """The lifecycle gate, or None when disabled: on the SQLite spool database file, or with
+    ``postgres_dsn`` (the PostgreSQL spool's) in that database with a cluster-wide lock so several
+    nodes share dedup and lifecycle. With ``cipher`` opened tickets are kept (encrypted) as
+    group-wait flush templates."""
     if not settings.enabled:
         return None
-    return LifecycleGate(SqliteLifecycleStore(spool_file), settings.policy())
+    if postgres_dsn is not None:
+        from gateway.lifecycle_postgres import PostgresLifecycleStore
+
+        store = PostgresLifecycleStore(postgres_dsn)
+        gate = LifecycleGate(store, settings.policy(), lock=store.cluster_lock(), cipher=cipher)
+    else:
+        gate = LifecycleGate(SqliteLifecycleStore(spool_file), settings.policy(), cipher=cipher)
+    gate.flush_interval = settings.flush_interval_seconds
+    return gate
 
 
 class LifecycleService:
-    """A `BackgroundService` that closes the lifecycle store when the runtime stops (the store
-    opens itself on first use)."""
+    """A `BackgroundService` that runs the group-wait flusher (`gateway.lifecycle_flusher`) and
+    closes the lifecycle store (and its cluster lock) when the runtime stops (the store opens
+    itself on first use)."""
 
     name = "lifecycle-store"
 
     def __init__(self, gate: LifecycleGate) -> None:
         self._gate = gate
+        self.flusher = LifecycleFlusher(gate.flush_interval)
 
     async def start(self, runtime: object) -> None:
-        """Nothing to start."""
+        """Start the flusher."""
+        await self.flusher.start(runtime)
 
     async def stop(self) -> None:
-        """Close the store."""
+        """Stop the flusher (its last pass spools what is due), then close the store."""
+        await self.flusher.stop()
         await self._gate.store.aclose()
+        close = getattr(self._gate.lock, "aclose", None)
+        if close is not None:
+            await close()
 
     def dataflow_node(self) -> FlowPart:
-        """The per-fingerprint state: fingerprints, ticket ids, counts and claim pseudonyms."""
-        from gateway.dataflow import IN_PROCESS, METADATA, FlowEdge, FlowNode, FlowPart
+        """The per-fingerprint state: fingerprints, ticket ids, counts and claim pseudonyms; the
+        flusher spools PHI-free updates built from the (encrypted) sealed opening tickets."""
+        from gateway.dataflow import IN_PROCESS, METADATA, PHI_FREE, FlowEdge, FlowNode, FlowPart
 
         node = FlowNode(
             "lifecycle", "store", "lifecycle state (fingerprints, claim pseudonyms)", at_rest="no PHI stored"
         )
-        return FlowPart([node], [FlowEdge("redact", "lifecycle", METADATA, IN_PROCESS)])
+        flushed = FlowEdge("lifecycle", "spool", PHI_FREE, "in process (group-wait updates)")
+        return FlowPart([node], [FlowEdge("redact", "lifecycle", METADATA, IN_PROCESS), flushed])

@@ -23,6 +23,7 @@ from gateway.auth.tokens import DevIssuer, TokenValidator
 from gateway.delivery_wiring import Spool, build_sinks, build_spool, build_worker
 from gateway.fhir_service import build_fhir_services
 from gateway.keys import GatewayKeys, load_or_create_keys
+from gateway.lifecycle_wiring import lifecycle_dsn
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import IngestPipeline
 from gateway.quarantine import Quarantine
@@ -121,7 +122,9 @@ class Runtime:
                 worker.notify()
 
         routing = build_routing(settings.rules, settings.lifecycle)
-        lifecycle = build_lifecycle(settings.lifecycle, settings.spool_file)
+        lifecycle = build_lifecycle(
+            settings.lifecycle, settings.spool_file, postgres_dsn=lifecycle_dsn(settings), cipher=cipher
+        )
         pipeline = IngestPipeline(
             routing.normalizer,
             build_sealer(

@@ -87,6 +87,20 @@ class FingerprintState:
     updates: int = 0
     facilities: frozenset[str] = frozenset()
     claims: frozenset[str] = frozenset()
+    template: str | None = None
+    """The opening ticket's sealed body, encrypted by the gateway (opaque here): what a group-wait
+    flush (`flush`) builds its update from when no further input arrives."""
+    delivered_occurrences: int | None = None
+    """``occurrences`` as of the last delivery (None: state saved before this was kept)."""
+
+    @property
+    def pending(self) -> bool:
+        """Whether occurrences were absorbed since the last delivery (an update is owed)."""
+        return (
+            self.state is TicketState.OPEN
+            and self.delivered_occurrences is not None
+            and self.occurrences > self.delivered_occurrences
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +156,7 @@ def open_state(obs: Observation) -> FingerprintState:
         last_delivery_at=obs.at,
         facilities=frozenset({obs.facility}) if obs.facility else frozenset(),
         claims=obs.claims,
+        delivered_occurrences=1,
     )
 
 
@@ -164,7 +179,32 @@ def observe(state: FingerprintState | None, obs: Observation, policy: LifecycleP
     hold = policy.group_wait if state.updates == 0 else policy.repeat_interval
     if obs.at - state.last_delivery_at < hold:
         return Decision(Action.ABSORB, grown)
-    updated = dataclasses.replace(grown, updates=grown.updates + 1, last_delivery_at=obs.at)
+    updated = dataclasses.replace(
+        grown, updates=grown.updates + 1, last_delivery_at=obs.at, delivered_occurrences=grown.occurrences
+    )
+    return Decision(Action.UPDATE, updated, _mark(LifecycleKind.UPDATE, updated))
+
+
+def due_at(state: FingerprintState, policy: LifecyclePolicy) -> datetime | None:
+    """When the update owed for ``state``'s absorbed occurrences is due (None if none is owed):
+    ``group_wait`` after the opening for the first update, ``repeat_interval`` after the last
+    delivery for later ones (the same holds `observe` applies)."""
+    if not state.pending:
+        return None
+    hold = policy.group_wait if state.updates == 0 else policy.repeat_interval
+    return state.last_delivery_at + hold
+
+
+def flush(state: FingerprintState, at: datetime, policy: LifecyclePolicy) -> Decision:
+    """The update a background flusher delivers at ``at`` for occurrences absorbed since the last
+    delivery, without further input (Alertmanager's group_wait / group_interval): UPDATE when one
+    is owed and due, otherwise ABSORB (nothing to deliver, state unchanged)."""
+    due = due_at(state, policy)
+    if due is None or at < due:
+        return Decision(Action.ABSORB, state)
+    updated = dataclasses.replace(
+        state, updates=state.updates + 1, last_delivery_at=at, delivered_occurrences=state.occurrences
+    )
     return Decision(Action.UPDATE, updated, _mark(LifecycleKind.UPDATE, updated))
 
 
@@ -174,7 +214,13 @@ def resolve(state: FingerprintState, evidence_claims: frozenset[str], reason: st
     remaining = state.claims - evidence_claims
     if remaining or state.state is not TicketState.OPEN:
         return Decision(Action.ABSORB, dataclasses.replace(state, claims=remaining))
-    closed = dataclasses.replace(state, state=TicketState.RESOLVED, claims=frozenset(), last_delivery_at=at)
+    closed = dataclasses.replace(
+        state,
+        state=TicketState.RESOLVED,
+        claims=frozenset(),
+        last_delivery_at=at,
+        delivered_occurrences=state.occurrences,
+    )
     return Decision(Action.RESOLVE, closed, _mark(LifecycleKind.RESOLVE, closed, reason))
 
 

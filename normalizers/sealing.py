@@ -56,8 +56,13 @@ class Sealer:
     def dedup_key(self, draft: TicketDraft) -> str:
         """The spool dedup key: stable for the same input, never derived from clear PHI alone."""
         if draft.dedup_basis:
-            return "id:" + hashlib.sha256(draft.dedup_basis.encode("utf-8")).hexdigest()
+            return self.basis_key(draft.dedup_basis)
         return "raw:" + self._pseudonymizer.digest(draft.raw_digest_input)
+
+    @staticmethod
+    def basis_key(basis: str) -> str:
+        """The dedup key of a draft whose ``dedup_basis`` is ``basis`` (a lifecycle delivery)."""
+        return "id:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
     @staticmethod
     def ticket_id(dedup_key: str) -> str:

@@ -1,9 +1,11 @@
 """Dedup lifecycle through the ingest pipeline, in process with an injectable clock (no sleeps):
-floods, grouped claims, recurrence across facilities, auto-resolve from 277CA and 835 evidence."""
+floods, grouped claims, recurrence across facilities, auto-resolve from 277CA and 835 evidence, the
+group-wait flush; on the memory, SQLite and PostgreSQL lifecycle stores."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -57,8 +59,17 @@ class Harness:
         return [entry.ticket.payload for entry in leased]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+_DATABASES = itertools.count(1)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LifecycleStore]:
+    if request.param == "postgresql":
+        from gateway.lifecycle_postgres import PostgresLifecycleStore
+
+        server = request.getfixturevalue("postgres")
+        yield PostgresLifecycleStore(server.create_database(f"lifecycle_pipe_{next(_DATABASES)}"))
+        return
     yield MemoryLifecycleStore() if request.param == "memory" else SqliteLifecycleStore(tmp_path / "spool.db")
 
 
@@ -85,7 +96,7 @@ def harness(tmp_path: Path, store: LifecycleStore) -> Iterator[Harness]:
         sinks=["file"],
         quarantine=Quarantine(tmp_path / "q", cipher),
         audit=audit,
-        lifecycle=LifecycleGate(store, LifecyclePolicy(), clock=clock),
+        lifecycle=LifecycleGate(store, LifecyclePolicy(), clock=clock, cipher=cipher),
     )
     yield Harness(pipeline, spool, clock, store)
     asyncio.run(store.aclose())
@@ -268,5 +279,75 @@ def test_text_rules_see_only_redacted_text(harness: Harness, store: LifecycleSto
         ticket = (await harness.tickets())[0]
         assert "connectivity" in ticket.tags
         assert find_canaries(json.dumps(ticket.routing.rationale)) == []
+
+    run(harness, body)
+
+
+def _kinds(tickets: list[TicketPayload]) -> list[LifecycleKind | None]:
+    return [t.lifecycle.kind if t.lifecycle else None for t in tickets]
+
+
+def test_group_wait_flush_delivers_a_lone_repeat_without_further_input(harness: Harness) -> None:
+    async def body() -> None:
+        first = await harness.pipeline.ingest(_claim_event(1, "PCN-1"))
+        harness.clock.advance(seconds=5)
+        assert (await harness.pipeline.ingest(_claim_event(2, "PCN-2"))).action == "absorb"
+        harness.clock.advance(seconds=20)  # 25 s after the opening: not due yet
+        assert await harness.pipeline.flush_lifecycle() == 0
+        harness.clock.advance(seconds=5)  # 30 s: group_wait has passed, no further input
+        assert await harness.pipeline.flush_lifecycle() == 1
+        assert await harness.pipeline.flush_lifecycle() == 0  # flushed once
+        tickets = await harness.tickets()
+        assert _kinds(tickets) == [LifecycleKind.OPEN, LifecycleKind.UPDATE]
+        update = tickets[1]
+        assert update.lifecycle is not None and update.lifecycle.of == first.ticket_id
+        assert update.lifecycle.occurrences == 2 and update.fingerprint == first.fingerprint
+        assert len({ref.token for ref in update.children}) == 2  # both claims, pseudonymized
+        assert not find_canaries(update.canonical_json().decode())
+        # A repeat after the flush waits for the repeat interval, then is flushed in its turn.
+        harness.clock.advance(minutes=1)
+        assert (await harness.pipeline.ingest(_claim_event(3, "PCN-3"))).action == "absorb"
+        assert await harness.pipeline.flush_lifecycle() == 0
+        harness.clock.advance(hours=4)
+        assert await harness.pipeline.flush_lifecycle() == 1
+        last = (await harness.tickets())[-1]
+        assert last.lifecycle is not None and last.lifecycle.occurrences == 3
+
+    run(harness, body)
+
+
+def test_flush_and_input_number_the_same_update_so_it_is_spooled_once(harness: Harness) -> None:
+    async def body() -> None:
+        await harness.pipeline.ingest(_event(1))
+        harness.clock.advance(seconds=5)
+        await harness.pipeline.ingest(_event(2))
+        harness.clock.advance(seconds=30)
+        assert await harness.pipeline.flush_lifecycle() == 1
+        # The next input after the flush is inside the repeat interval: absorbed, not a 2nd update.
+        assert (await harness.pipeline.ingest(_event(3))).action == "absorb"
+        assert _kinds(await harness.tickets()) == [LifecycleKind.OPEN, LifecycleKind.UPDATE]
+
+    run(harness, body)
+
+
+def test_nothing_is_flushed_without_absorbed_repeats_or_after_resolve(harness: Harness) -> None:
+    async def body() -> None:
+        await harness.pipeline.ingest(_claim_event(1, "PCN-9"))
+        harness.clock.advance(hours=5)
+        assert await harness.pipeline.flush_lifecycle() == 0  # a lone opening owes no update
+        await harness.pipeline.ingest(_claim_event(2, "PCN-9"))  # after the hold: an update at once
+        harness.clock.advance(seconds=1)
+        await harness.pipeline.ingest(_claim_event(3, "PCN-9"))  # absorbed
+        evidence = SourceRecord(
+            record_type="x12-835-payment",
+            source_system="clearinghouse",
+            source_format="x12",
+            facts={"amounts.paid": "10.00"},
+            phi=(PhiValue(kind="CLAIM", field="CLP01", value="PCN-9"),),
+            idempotency_id="835-9",
+        )
+        assert (await harness.pipeline.ingest(evidence)).action == "resolve"
+        harness.clock.advance(hours=5)
+        assert await harness.pipeline.flush_lifecycle() == 0  # resolved: nothing owed
 
     run(harness, body)
