@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.lifecycle_flow import LifecycleGate
-from gateway.lifecycle_store import SqliteLifecycleStore
+from gateway.lifecycle_store import LifecycleStore, SqliteLifecycleStore
 from normalizers.fingerprint import FINGERPRINT_FIELDS, check_fields
 from normalizers.lifecycle import LifecyclePolicy
 from normalizers.normalizer import Normalizer
@@ -102,6 +102,11 @@ class LifecycleService:
 
     def __init__(self, gate: LifecycleGate) -> None:
         self._gate = gate
+
+    @property
+    def store(self) -> LifecycleStore:
+        """The lifecycle store (the console reads occurrence history from it)."""
+        return self._gate.store
 
     async def start(self, runtime: object) -> None:
         """Nothing to start."""
