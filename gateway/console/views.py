@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,12 +24,13 @@ from gateway.auth.scopes import Scope
 from gateway.auth.tokens import Principal
 from gateway.console.feeds import AnomalyFeed, AnomalyRow
 from gateway.console.render import PAGE_SIZE
+from gateway.delivery_wiring import Spool
 from gateway.rules_settings import LifecycleService
 from gateway.runtime import Runtime
 from normalizers.lifecycle import FingerprintState
 from normalizers.payload import TicketPayload
 
-TICKET_SCAN = 200
+TICKET_SCAN = 100
 """How many spool entries the ticket search decrypts at most per page (payer and code live only in
 the encrypted sealed payload; category, time and sink are indexed)."""
 
@@ -87,9 +88,20 @@ class EntryFilter:
         )
 
 
+async def find_indexed(spool: Spool, query: SpoolQuery) -> list[EntryInfo]:
+    """`SpoolAdmin.find`, oldest first; without a state or category, one query per state (each
+    served by the ``(state, created_at)`` index) merged, instead of one query that sorts every
+    entry."""
+    if query.state is not None or query.category is not None:
+        return await spool.find(query)  # served by the state or the category index
+    parts = [await spool.find(replace(query, state=state)) for state in EntryState]
+    merged = sorted((info for part in parts for info in part), key=lambda i: (i.created_at, i.entry_id))
+    return merged[: query.limit]
+
+
 async def entry_page(runtime: Runtime, filters: EntryFilter) -> tuple[list[EntryInfo], datetime | None]:
     """One page of entries, oldest first, and the ``since`` of the next page (None: last page)."""
-    found = await runtime.spool.find(filters.query(PAGE_SIZE + 1))
+    found = await find_indexed(runtime.spool, filters.query(PAGE_SIZE + 1))
     if len(found) <= PAGE_SIZE:
         return found, None
     return found[:PAGE_SIZE], found[PAGE_SIZE].created_at
@@ -145,7 +157,7 @@ async def ticket_search(
         until=filters.until,
         limit=TICKET_SCAN,
     )
-    entries = await runtime.spool.find(query)
+    entries = await find_indexed(runtime.spool, query)
     found: list[TicketPayload] = []
     for info in entries:
         if filters.fingerprint and not info.fingerprint.startswith(filters.fingerprint):
@@ -225,6 +237,7 @@ __all__ = [
     "circuits",
     "entry_page",
     "entry_view",
+    "find_indexed",
     "occurrence_history",
     "overview",
     "services",

@@ -161,3 +161,46 @@ def test_sign_in_see_dead_letter_replay_it_see_it_delivered_and_audited(home: Pa
         print(f"console screenshots: {ARTIFACTS} ({len(shots)} files)")
     assert len(receiver.received_ids) == 1
     assert os.path.getsize(shots[-1]) > 0
+
+
+def test_saml_sign_in_through_simplesamlphp_opens_the_console(
+    home: Path, tmp_path: Path, browser: Any
+) -> None:
+    from peers.oidc_provider import free_port
+    from peers.simplesamlphp import simplesamlphp
+
+    from gateway.auth.saml_keys import load_or_create_sp_keys
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    sp_base = f"http://127.0.0.1:{port}"
+    _, cert = load_or_create_sp_keys(home / "keys")  # the gateway finds and uses this key pair
+    with simplesamlphp(tmp_path, sp_base=sp_base, sp_cert_pem=cert) as idp:
+        metadata = tmp_path / "idp-metadata.xml"
+        metadata.write_bytes(httpx.get(idp.metadata_url, timeout=10).content)
+        gw = start_gateway(
+            home,
+            RCMGW_HTTP_PORT=str(port),
+            RCMGW_SAML__BASE_URL=sp_base,
+            RCMGW_SAML__IDP_METADATA_FILE=str(metadata),
+        )
+        try:
+            context = browser.new_context(base_url=gw.base_url)
+            page = context.new_page()
+            page.goto("/console/")
+            page.wait_for_url("**/console/login")
+            page.click("text=Sign in with your organisation (SAML)")
+            page.wait_for_selector("input[name=username]")
+            page.fill("input[name=username]", "auditor")
+            page.fill("input[name=password]", "auditor-pw")
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{sp_base}/**")  # the IdP posts the assertion to our ACS
+            page.goto("/console/audit?event=sign_in")
+            assert "auditor (security_auditor)" in page.locator("#who").inner_text()
+            rows = page.locator("#audit").inner_text()
+            assert "user:auditor" in rows
+            page.screenshot(path=str(ARTIFACTS / "saml-audit.png"), full_page=True)
+            context.close()
+        finally:
+            gw.stop()
+            print(f"console screenshots: {ARTIFACTS}")
