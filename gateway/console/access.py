@@ -8,7 +8,8 @@
   (``session.timeout``, ``csrf.rejected``, ``scope.denied``).
 - Sign-in is SAML (``/saml/login``) when configured, and the *dev sign-in* only in the embedded
   default mode: the dev token issuer is on (no ``auth.issuer_url``) AND the browser connects from a
-  loopback address. A production configuration (external issuer) never offers it.
+  loopback address without a proxy's forwarding headers. A production configuration (external
+  issuer) never offers it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ authenticates what it receives itself."""
 LOGIN_COOKIE = "__Host-rcmgw_console_login"
 CSRF_FIELD = "csrf_token"
 MAX_FORM_FIELDS = 1000
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
 def sign_in_redirect() -> HTTPException:
@@ -110,6 +112,8 @@ def dev_sign_in_allowed(request: Request, security: SecurityServices) -> bool:
     browser on a loopback address."""
     if security.dev_issuer is None or security.auth.external:
         return False
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False  # relayed by a proxy: the loopback peer address says nothing about the browser
     host = request.client.host if request.client is not None else ""
     try:
         return ipaddress.ip_address(host).is_loopback

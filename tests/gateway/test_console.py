@@ -96,6 +96,11 @@ def test_dev_sign_in_only_from_loopback_in_embedded_mode(settings: Settings, qui
     assert "dev_sign_in_off" in events
 
 
+def test_dev_sign_in_is_off_behind_a_proxy(console: TestClient) -> None:
+    page = console.get("/console/login", headers={"X-Forwarded-For": "198.51.100.4"})
+    assert "Dev sign-in" not in page.text
+
+
 def test_dev_sign_in_is_off_with_an_external_issuer(settings: Settings, home: object) -> None:
     external = settings.model_copy(
         update={"auth": settings.auth.model_copy(update={"issuer_url": "https://idp.example"})}
@@ -118,7 +123,9 @@ def test_every_page_renders_with_security_headers_and_no_phi(
 ) -> None:
     entry_id = dead_letter(console, quiet_runtime)
     sign_in(console, "admin")
-    paths = [*PAGES, f"/console/entries/{entry_id}", "/console/login"]
+    info = _get(console, quiet_runtime, entry_id)
+    assert info is not None
+    paths = [*PAGES, f"/console/entries/{entry_id}", f"/console/tickets/{info.fingerprint}", "/console/login"]
     for path in paths:
         r = console.get(path)
         assert r.status_code == 200, (path, r.text[:500])
