@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fallback.spool import EntryState
 from gateway import spool_ops
 from gateway.auth.deps import security_of
+from gateway.auth.errors import AuthenticationFailed, SessionExpired
 from gateway.auth.roles import Role, parse_roles, scopes_for
 from gateway.auth.scopes import Scope
 from gateway.auth.sessions import SESSION_COOKIE
@@ -132,7 +133,7 @@ async def logout(request: Request) -> Response:
     runtime = _runtime(request)
     try:
         row = await security.sessions.aresolve(request.cookies.get(SESSION_COOKIE, ""))
-    except Exception:  # noqa: BLE001 - no live session: nothing to end
+    except (AuthenticationFailed, SessionExpired):  # no live session: nothing to end
         return _see_other(LOGIN_PATH)
     if not form_csrf_ok(row.csrf, await read_form(request)):
         await runtime.audit.record(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fallback.errors import SpoolError
 from fallback.spool import EntryInfo, EntryState
 from fallback.spool_admin import SpoolQuery
 from gateway import spool_ops
@@ -56,8 +57,8 @@ async def overview(runtime: Runtime) -> dict[str, Any]:
     try:
         await runtime.spool.check_writable()
         ready = "ready"
-    except Exception as error:  # noqa: BLE001 - shown as its class name only
-        ready = f"unavailable ({type(error).__name__})"
+    except SpoolError as error:
+        ready = f"unavailable ({error.code})"
     return {
         "sinks": status["sinks"],
         "intake": runtime.metrics.intake.rows()[:120],
