@@ -42,7 +42,8 @@ def circuits(runtime: Runtime) -> dict[str, str | None]:
 
 
 def services(runtime: Runtime) -> list[dict[str, str]]:
-    """The background services (upstream adapters and helpers) and their state."""
+    """The background services (upstream adapters and helpers) and their state: a service that
+    has a ``health() -> str`` method (the FHIR pollers) says it itself; the others show "running"."""
     rows = []
     for service in runtime.services:
         health = getattr(service, "health", None)

@@ -234,3 +234,28 @@ def test_sign_out_ends_the_session(console: TestClient, quiet_runtime: Runtime) 
     assert r.status_code == 303 and r.headers["location"] == "/console/login"
     assert console.get("/console/").status_code == 303
     assert quiet_runtime.audit.records(event="sign_out", actor="user:alice")
+
+
+def test_overview_shows_each_services_own_health(console: TestClient, quiet_runtime: Runtime) -> None:
+    class Poller:
+        name = "fhir-poller:epic"
+
+        async def start(self, runtime: Runtime) -> None: ...
+
+        async def stop(self) -> None: ...
+
+        def health(self) -> str:
+            return "failing since 2026-01-01 10:00 UTC (fhir.unavailable)"
+
+    quiet_runtime.services.append(Poller())
+    sign_in(console, "it_integration")
+    page = console.get("/console/").text
+    assert "fhir-poller:epic" in page and "failing since 2026-01-01 10:00 UTC (fhir.unavailable)" in page
+    assert "retention" in page and "running" in page
+
+
+def test_fhir_poller_service_reports_not_started(settings: Settings) -> None:
+    from gateway.fhir_service import FhirPollerService
+
+    instance = object.__new__(type("Instance", (), {"name": "epic"}))
+    assert FhirPollerService(settings, instance).health() == "not started"  # type: ignore[arg-type]
