@@ -44,6 +44,7 @@ SpoolReplayer = Annotated[Principal, Depends(ConsoleScope(Scope.SPOOL_REPLAY))]
 TicketsReader = Annotated[Principal, Depends(ConsoleScope(Scope.TICKETS_READ))]
 AuditReader = Annotated[Principal, Depends(ConsoleScope(Scope.AUDIT_READ))]
 CSRF_COOKIE = "__Host-rcmgw_csrf"
+REPLAY_ALL_LIMIT = 10_000
 HOME_BY_SCOPE = (
     (Scope.SPOOL_READ, "/console/"),
     (Scope.TICKETS_READ, "/console/tickets"),
@@ -214,15 +215,35 @@ async def entry(request: Request, principal: SpoolReader, entry_id: str) -> HTML
 
 @router.post("/entries/replay")
 async def replay(request: Request, principal: SpoolReplayer) -> Response:
-    """Replay the checked entries: first a confirmation page, then (``confirm=yes``) the replay."""
+    """Replay the checked entries, or (``all_matching=yes``) every dead letter matching the
+    filter fields (at most `REPLAY_ALL_LIMIT`): first a confirmation page, then (``confirm=yes``)
+    the replay of what matches at that moment."""
     runtime = _runtime(request)
     form = await read_form(request)
     ids = forms.entry_ids([str(v) for v in form.getlist("entry_id")])
-    if not ids:
+    matching = form.get("all_matching") == "yes"
+    fields = {name: str(form.get(name) or "") for name in ("sink", "category", "since", "until")}
+    if matching:
+        dead = views.EntryFilter(
+            sink=forms.text(fields["sink"]),
+            category=forms.text(fields["category"]),
+            since=forms.moment(fields["since"]),
+            until=forms.moment(fields["until"]),
+        )
+        selected = await spool_ops.select(runtime.spool, dead.query(REPLAY_ALL_LIMIT), all_dead=True)
+    elif ids:
+        selected = await spool_ops.select(runtime.spool, views.EntryFilter().query(), entry_ids=ids)
+    else:
         raise HTTPException(400, "check at least one entry")
-    selected = await spool_ops.select(runtime.spool, views.EntryFilter().query(), entry_ids=ids)
     if form.get("confirm") != "yes":
-        return page(request, "confirm_replay.html", rows=selected)
+        return page(
+            request,
+            "confirm_replay.html",
+            rows=selected,
+            matching=matching,
+            fields=fields,
+            limit=REPLAY_ALL_LIMIT,
+        )
     done = await spool_ops.replay(runtime.spool, selected, audit=runtime.audit, actor=principal.actor)
     if done:
         runtime.notify()

@@ -259,3 +259,28 @@ def test_fhir_poller_service_reports_not_started(settings: Settings) -> None:
 
     instance = object.__new__(type("Instance", (), {"name": "epic"}))
     assert FhirPollerService(settings, instance).health() == "not started"  # type: ignore[arg-type]
+
+
+def test_replay_every_dead_letter_matching_a_filter(console: TestClient, quiet_runtime: Runtime) -> None:
+    first = dead_letter(console, quiet_runtime, "console-m1")
+    second = dead_letter(console, quiet_runtime, "console-m2")
+    csrf = sign_in(console, "on_call", user="erin")
+    fields = {
+        "csrf_token": csrf,
+        "all_matching": "yes",
+        "sink": "file",
+        "category": "",
+        "since": "",
+        "until": "",
+    }
+    confirm = console.post("/console/entries/replay", data=fields)
+    assert confirm.status_code == 200 and first in confirm.text and second in confirm.text
+    assert not quiet_runtime.audit.records(event="spool.replayed")
+    done = console.post("/console/entries/replay", data={**fields, "confirm": "yes"})
+    assert done.status_code == 303 and "replayed=2" in done.headers["location"]
+    replayed = {
+        r.details["entry_id"] for r in quiet_runtime.audit.records(event="spool.replayed", actor="user:erin")
+    }
+    assert replayed == {first, second}
+    none_left = console.post("/console/entries/replay", data={**fields, "sink": "other"})
+    assert 'id="confirm"' in none_left.text and first not in none_left.text
