@@ -315,16 +315,23 @@ class PostgresSpool:
             "limit": max(query.limit, 0),
         }
 
-        async def run(conn: Conn) -> list[EntryInfo]:
-            cur = await conn.execute(
-                f"{_INFO} WHERE (%(state)s::text IS NULL OR e.state = %(state)s)"
-                " AND (%(sink)s::text IS NULL OR e.sink = %(sink)s)"
-                " AND (%(category)s::text IS NULL OR p.category = %(category)s)"
-                " AND (%(since)s::timestamptz IS NULL OR e.created_at >= %(since)s)"
-                " AND (%(until)s::timestamptz IS NULL OR e.created_at < %(until)s)"
-                " ORDER BY e.created_at, e.seq LIMIT %(limit)s",
-                params,
+        # Only the filters given: "(x IS NULL OR col = x)" stops a prepared statement's generic
+        # plan from using the (state, created_at) and category indexes.
+        where = " AND ".join(
+            clause
+            for name, clause in (
+                ("state", "e.state = %(state)s"),
+                ("sink", "e.sink = %(sink)s"),
+                ("category", "p.category = %(category)s"),
+                ("since", "e.created_at >= %(since)s"),
+                ("until", "e.created_at < %(until)s"),
             )
+            if params[name] is not None
+        )
+        sql = f"{_INFO}{' WHERE ' + where if where else ''} ORDER BY e.created_at, e.seq LIMIT %(limit)s"
+
+        async def run(conn: Conn) -> list[EntryInfo]:
+            cur = await conn.execute(sql, params)
             return [entry_info_from_row(row, _as_is) for row in await cur.fetchall()]
 
         return await self._call(run)

@@ -75,14 +75,37 @@ class SqliteAdmin:
             "limit": max(query.limit, 0),
         }
 
+        # Only the filters given appear in the WHERE clause: "(:x IS NULL OR col = :x)" would keep
+        # SQLite from using the (state, created_at) and category indexes (a full scan per page).
+        clauses = [
+            clause
+            for name, clause in (
+                ("state", "e.state = :state"),
+                # a sink holds most entries: its (sink, seq) index only helps when nothing else does
+                ("sink", "+e.sink = :sink" if query.state or query.category else "e.sink = :sink"),
+                ("category", "p.category = :category"),
+                ("since", "e.created_at >= :since"),
+                ("until", "e.created_at < :until"),
+            )
+            if params[name] is not None
+        ]
+
         def run(conn: sqlite3.Connection) -> list[EntryInfo]:
+            chosen = clauses
+            if query.state is not None and query.category is not None:
+                # Two indexes could serve: walk the smaller set. "+" keeps the planner off the
+                # other index (without statistics it cannot tell which is smaller).
+                (in_state,) = conn.execute(
+                    "SELECT COUNT(*) FROM entries WHERE state = ?", (params["state"],)
+                ).fetchone()
+                (in_category,) = conn.execute(
+                    "SELECT COUNT(*) FROM payloads WHERE category = ?", (params["category"],)
+                ).fetchone()
+                off = "p.category" if in_state <= in_category else "e.state"
+                chosen = [f"+{c}" if c.startswith(off) else c for c in clauses]
+            where = f" WHERE {' AND '.join(chosen)}" if chosen else ""
             rows = conn.execute(
-                f"{_INFO} WHERE (:state IS NULL OR e.state = :state)"
-                " AND (:sink IS NULL OR e.sink = :sink)"
-                " AND (:category IS NULL OR p.category = :category)"
-                " AND (:since IS NULL OR e.created_at >= :since)"
-                " AND (:until IS NULL OR e.created_at < :until)"
-                " ORDER BY e.created_at, e.seq LIMIT :limit",
+                f"{_INFO}{where} ORDER BY e.created_at, e.seq LIMIT :limit",
                 params,
             ).fetchall()
             return [entry_info_from_row(row, from_micros) for row in rows]

@@ -94,6 +94,21 @@ class FhirPollerService:
                     extra={"instance": self._instance.name, "error_class": type(error).__name__},
                 )
 
+    def health(self) -> str:
+        """One line for the operator console: ids, counts and error codes only."""
+        adapter = self._adapter
+        if adapter is None:
+            return "not started"
+        if self._task is not None and self._task.done():
+            return "stopped"
+        if adapter.outage.since is not None:
+            since = adapter.outage.since.strftime("%Y-%m-%d %H:%M")
+            return f"failing since {since} UTC ({adapter.outage.last_error})"
+        last = adapter.last
+        if not last.ok:
+            return f"last cycle failed ({last.error_code})"
+        return f"ok (cycles {adapter.cycles}, last {last.records} records)"
+
     async def stop(self) -> None:
         """Stop polling and wait for the task (cancelled if it does not end in time)."""
         if self._adapter is not None:

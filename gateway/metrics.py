@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from fallback.spool import DeadLetter, Delivered, EntryState, LeasedEntry, Outcome, SpoolBackend
+from gateway.console.intake import MinuteTally
 from normalizers.sealed import SealedTicket
 from redaction.kinds import IdentifierKind
 
@@ -99,11 +100,13 @@ class GatewayMetrics:
         )
         self.acks = Counter("rcmgw_mllp_acks", "MLLP ACK messages by MSA-1 code.", ["code"], registry=reg)
         self.sink_names: tuple[str, ...] = ()
+        self.intake = MinuteTally()  # per-minute view for the console overview
 
     # -- ingest -------------------------------------------------------------------------------
     def record(self, source_format: str, result: str) -> None:
         """Count one input record's outcome."""
         self.received.labels(_bounded(source_format, SOURCE_FORMATS), _bounded(result, RESULTS)).inc()
+        self.intake.add(_bounded(source_format, SOURCE_FORMATS), _bounded(result, RESULTS))
 
     def spooled(self, source_format: str, created: bool, tickets: Iterable[SealedTicket] = ()) -> None:
         """Count one record that reached the spool: ``accepted`` when it created a ticket (its

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from fallback.cipher import PayloadCipher
 from gateway.lifecycle_flow import LifecycleGate
 from gateway.lifecycle_flusher import LifecycleFlusher
-from gateway.lifecycle_store import SqliteLifecycleStore
+from gateway.lifecycle_store import LifecycleStore, SqliteLifecycleStore
 from normalizers.fingerprint import FINGERPRINT_FIELDS, check_fields
 from normalizers.lifecycle import LifecyclePolicy
 from normalizers.normalizer import Normalizer
@@ -128,6 +128,11 @@ class LifecycleService:
     def __init__(self, gate: LifecycleGate) -> None:
         self._gate = gate
         self.flusher = LifecycleFlusher(gate.flush_interval)
+
+    @property
+    def store(self) -> LifecycleStore:
+        """The lifecycle store (the console reads occurrence history from it)."""
+        return self._gate.store
 
     async def start(self, runtime: object) -> None:
         """Start the flusher."""

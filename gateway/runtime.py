@@ -20,6 +20,7 @@ from gateway.audit import AuditLog
 from gateway.audit_postgres import build_audit_log
 from gateway.auth.services import SecurityServices
 from gateway.auth.tokens import DevIssuer, TokenValidator
+from gateway.console.feeds import AnomalyFeed
 from gateway.delivery_wiring import Spool, build_sinks, build_spool, build_worker
 from gateway.fhir_service import build_fhir_services
 from gateway.keys import GatewayKeys, load_or_create_keys
@@ -93,6 +94,7 @@ class Runtime:
     security: SecurityServices | None = None
     vault: ReidentificationVault | None = None
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    anomaly_feed: AnomalyFeed | None = None  # shown by the console's anomalies page
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 

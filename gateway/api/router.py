@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from gateway.api import console as console_api
 from gateway.api import events, fhir_push, health, hl7, jwks, reidentify, x12
 from gateway.api import metrics as metrics_api
 from gateway.api import oauth as oauth_api
@@ -26,3 +27,4 @@ api_router.include_router(spool_api.router)
 api_router.include_router(x12.router)
 api_router.include_router(oauth_api.router)
 api_router.include_router(metrics_api.router)
+api_router.include_router(console_api.router)

@@ -444,6 +444,12 @@ def test_find_filters_by_state_sink_category_and_time(new_spool, make_ticket, cl
         )
         assert [e.entry_id for e in window] == [ids[1][1], ids[2][1]]
         assert len(await spool.find(SpoolQuery(limit=3))) == 3
+        # every filter at once (the SQLite backend then picks the state or the category index)
+        both = SpoolQuery(state=EntryState.PENDING, sink="jira", category="eligibility.denied")
+        assert [e.entry_id for e in await spool.find(both)] == [i[0] for i in ids[1:]]
+        dead_jira = SpoolQuery(state=EntryState.DEAD, sink="jira", category="eligibility.denied")
+        assert [e.entry_id for e in await spool.find(dead_jira)] == [ids[0][0]]
+        assert await spool.find(SpoolQuery(state=EntryState.DEAD, category="nope")) == []
 
     run_with(new_spool, scenario)
 

@@ -12,6 +12,7 @@ from gateway.api.saml import SIGN_IN_PATHS
 from gateway.app import create_app
 from gateway.auth.deps import ScopeRequirement
 from gateway.auth.scopes import Scope
+from gateway.console.access import SIGN_IN_PATHS as CONSOLE_SIGN_IN_PATHS
 from gateway.settings import Settings
 
 
@@ -37,6 +38,7 @@ def test_every_route_requires_a_scope_except_health(settings: Settings) -> None:
     # TOKEN_PATHS (/oauth/token, the dev issuer's token endpoint) is open by nature: it is how a
     # service gets a scope, and it authenticates the client itself (client secret, RFC 6749 2.3.1).
     open_paths = PUBLIC_PATHS | SIGN_IN_PATHS | jwks.PUBLIC_PATHS | TOKEN_PATHS
+    open_paths |= CONSOLE_SIGN_IN_PATHS  # console sign-in/out: each checks what it receives itself
     unguarded = sorted(path for path, required in scopes.items() if not required and path not in open_paths)
     assert unguarded == []
 
@@ -44,6 +46,15 @@ def test_every_route_requires_a_scope_except_health(settings: Settings) -> None:
 def test_sign_in_routes_are_only_the_saml_endpoints(settings: Settings) -> None:
     paths = {path for path in route_scopes(create_app(settings)) if path.startswith("/saml")}
     assert paths == SIGN_IN_PATHS
+
+
+def test_console_pages_require_scopes_and_only_sign_in_is_open(settings: Settings) -> None:
+    scopes = route_scopes(create_app(settings))
+    console = {path: required for path, required in scopes.items() if path.startswith("/console")}
+    assert {path for path, required in console.items() if not required} == CONSOLE_SIGN_IN_PATHS
+    assert console["/console/entries/replay"] == [Scope.SPOOL_REPLAY]
+    assert console["/console/spool/purge"] == [Scope.SPOOL_REPLAY]
+    assert console["/console/audit"] == [Scope.AUDIT_READ]
 
 
 def test_the_enumeration_catches_an_unguarded_route(settings: Settings) -> None:

@@ -38,6 +38,8 @@ $config['auth.adminpassword'] = 'test-admin-{port}';
 $config['enable.saml20-idp'] = true;
 $config['module.enable'] = ['exampleauth' => true, 'core' => true, 'saml' => true, 'admin' => true];
 $config['session.cookie.secure'] = false;
+// a browser drops SameSite=None cookies without Secure (this test IdP is plain http)
+$config['session.cookie.samesite'] = 'Lax';
 $config['session.phpsession.savepath'] = '{dir}/sessions';
 $config['store.type'] = 'phpsession';
 $config['trusted.url.domains'] = ['127.0.0.1:{port}', '127.0.0.1'];
