@@ -29,6 +29,7 @@ from typing import ClassVar
 
 from redaction.date_forms import MONTH_PATTERN, expand_year, make_date, month_first_date, month_number
 from redaction.detector import Span
+from redaction.detectors.anchored import AnchoredPattern
 from redaction.detectors.context import ContextLabels
 from redaction.detectors.precheck import has_digit
 from redaction.kinds import IdentifierKind
@@ -53,6 +54,13 @@ _FORMS = (
     rf"(?<![a-z]){_MONTH.format('ym')},?\s{{1,3}}(?P<yy>{_YEAR})(?![0-9])",
 )
 DATE_PATTERN = re.compile("|".join(f"(?:{form})" for form in _FORMS), re.IGNORECASE)
+# Where a date can start: every numeric form's lookbehind excludes a digit before it, so it starts
+# a run of digits; the month-name forms start a run of letters (``(?<![a-z])``, same flags) that
+# begins like a month. The loop skips other characters and other letter runs whole.
+_DATE_STARTS = AnchoredPattern(
+    DATE_PATTERN,
+    r"(?:[^0-9a-z]|(?!ja|fe|ma|ap|ju|au|se|oc|no|de)[a-z]+)*+(?P<at>[0-9]+|[a-z]+)?",
+)
 
 DATE_LABELS = ContextLabels(
     {
@@ -103,7 +111,7 @@ def written_dates(text: str) -> tuple[tuple[int, int, date], ...]:
     if not has_digit(text):
         return ()
     found: list[tuple[int, int, date]] = []
-    for match in DATE_PATTERN.finditer(text):
+    for match in _DATE_STARTS.finditer(text):
         day = matched_date(match)
         if day is not None:
             found.append((match.start(), match.end(), day))
