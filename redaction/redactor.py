@@ -145,6 +145,27 @@ def _inside(span: object, length: int) -> bool:
     return isinstance(span, Span) and 0 <= span.start < span.end <= length
 
 
+class _TokenMemo:
+    """The renderer's tokens for one call: each distinct ``(kind, value)`` costs one HMAC (a document
+    names its patient in several segments; a note repeats a date). Lives for one call only."""
+
+    def __init__(self, renderer: TokenRenderer) -> None:
+        self._renderer = renderer
+        self._pairs: dict[tuple[IdentifierKind, str], tuple[str, str]] = {}
+
+    def pair(self, kind: IdentifierKind, value: str) -> tuple[str, str]:
+        """``renderer.render_pair(kind, value)``."""
+        key = (kind, value)
+        pair = self._pairs.get(key)
+        if pair is None:
+            pair = self._pairs[key] = self._renderer.render_pair(kind, value)
+        return pair
+
+    def render(self, kind: IdentifierKind, value: str) -> str:
+        """``renderer.render(kind, value)``."""
+        return self.pair(kind, value)[1]
+
+
 def _finding(candidate: _Candidate) -> Finding:
     return Finding(
         candidate.start, candidate.end, candidate.kind, candidate.token, candidate.layer, candidate.detector
@@ -182,7 +203,8 @@ class Redactor:
 
     def redact(self, identifiers: Sequence[Identifier], texts: Mapping[str, str]) -> RedactionOutcome:
         """Tokens for ``identifiers`` and redacted copies of ``texts`` (field name -> text)."""
-        pairs = [self._renderer.render_pair(item.kind, item.value) for item in identifiers]
+        memo = _TokenMemo(self._renderer)
+        pairs = [memo.pair(item.kind, item.value) for item in identifiers]
         tokens = tuple(pair[0] for pair in pairs)
         rendered = tuple(pair[1] for pair in pairs)
         counts: Counter[str] = Counter(item.kind.value for item in identifiers)
@@ -197,7 +219,7 @@ class Redactor:
             else:
                 done[text] = name
                 redacted[name], findings[name] = self._redact_field(
-                    name, text, identifiers, rendered, matcher, ()
+                    name, text, identifiers, rendered, matcher, (), memo
                 )
             counts.update(finding.kind.value for finding in findings[name])
         self._check_leaks(identifiers, values, redacted)
@@ -231,14 +253,15 @@ class Redactor:
         marked = [Identifier(mark.kind, text[mark.start : mark.end], mark.field) for mark in marks]
         everything = [*marked, *identifiers]
         values = [(item.kind, item.value) for item in everything]
-        pairs = [self._renderer.render_pair(item.kind, item.value) for item in everything]
+        memo = _TokenMemo(self._renderer)
+        pairs = [memo.pair(item.kind, item.value) for item in everything]
         rendered = tuple(pair[1] for pair in pairs)
         structural = [
             _Candidate(mark.start, mark.end, mark.kind, rendered[i], "structural", None, i)
             for i, mark in enumerate(marks)
         ]
         redacted, findings = self._redact_field(
-            "text", text, everything, rendered, KnownValueMatcher(values), structural, quiet
+            "text", text, everything, rendered, KnownValueMatcher(values), structural, memo, quiet
         )
         self._check_leaks(everything, values, {"text": redacted})
         tokens = tuple(pair[0] for pair in pairs)
@@ -263,6 +286,7 @@ class Redactor:
         tokens: Sequence[str],
         matcher: KnownValueMatcher,
         structural: Sequence[_Candidate],
+        memo: _TokenMemo,
         quiet: Sequence[tuple[int, int]] = (),
     ) -> tuple[str, tuple[Finding, ...]]:
         if not text:
@@ -283,7 +307,7 @@ class Redactor:
         for detector_name, span in self._detected(name, text):
             if any(start <= span.start and span.end <= end for start, end in quiet):
                 continue
-            token = self._renderer.render(span.kind, text[span.start : span.end])
+            token = memo.render(span.kind, text[span.start : span.end])
             order = len(candidates)
             candidates.append(
                 _Candidate(span.start, span.end, span.kind, token, "detector", detector_name, order)

@@ -79,6 +79,13 @@ def _context(text: str, start: int) -> str | None:
     return None
 
 
+class _Unknown:
+    """Marks a context not looked up yet."""
+
+
+_UNKNOWN = _Unknown()
+
+
 class NameDetector:
     """Finds person names (kind NAME); see the module docstring for the rules."""
 
@@ -95,7 +102,9 @@ class NameDetector:
     def _pieces(self, text: str, offset: int, run: str) -> Iterator[Span]:
         words: list[re.Match[str]] = list(_PIECE.finditer(run))
         group: list[re.Match[str]] = []
-        context = _context(text, offset)
+        # The context before the run is looked up only when a group needs it (most runs are stop
+        # words alone: ``Claim``, ``The``, ``CLP``).
+        context: str | _Unknown | None = _UNKNOWN
         for word in [*words, None]:
             lowered = word.group().lower().rstrip(".") if word is not None else ""
             initial = word is not None and len(lowered) == 1
@@ -104,6 +113,8 @@ class NameDetector:
                 group.append(word)  # type: ignore[arg-type]
                 continue
             if group:
+                if isinstance(context, _Unknown):
+                    context = _context(text, offset)
                 span = self._accept(run, group, context)
                 if span is not None:
                     yield Span(offset + span[0], offset + span[1], IdentifierKind.NAME)
