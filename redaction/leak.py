@@ -136,7 +136,7 @@ class LeakChecker:
             found += [index for index, day in self._dates if next(dates.find(day), None)]
         folded = blanked.casefold()
         if self._names:
-            present = frozenset(text_words(folded)[1])
+            present = frozenset(text_words(folded))
             found += [index for index, parts in self._names if not parts.isdisjoint(present)]
         for probe in self._probes:
             if probe.pattern.search(folded if probe.casefolded else blanked):

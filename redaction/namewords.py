@@ -35,14 +35,15 @@ def word_name_parts(parts: Sequence[str]) -> frozenset[str] | None:
 
 
 @functools.lru_cache(maxsize=32)
-def text_words(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...]]:
-    """``(spans, casefolded words)`` of the word-character runs of ``text`` (memoized per text)."""
-    spans: list[tuple[int, int]] = []
-    folded: list[str] = []
-    for match in _WORD.finditer(text):
-        spans.append(match.span())
-        folded.append(match.group().casefold())
-    return tuple(spans), tuple(folded)
+def text_words(text: str) -> tuple[str, ...]:
+    """The casefolded word-character runs of ``text`` (memoized per text)."""
+    return tuple(word.casefold() for word in _WORD.findall(text))
+
+
+@functools.lru_cache(maxsize=32)
+def text_word_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """``(start, end)`` of each word-character run of ``text``, in `text_words` order (memoized)."""
+    return tuple(match.span() for match in _WORD.finditer(text))
 
 
 class NameWords:
@@ -57,10 +58,11 @@ class NameWords:
 
     def find(self, text: str) -> Iterator[tuple[int, int]]:
         """``(start, end)`` of every sequence or single of this name in ``text``, left to right."""
-        spans, folded = text_words(text)
+        folded = text_words(text)
         parts = self._parts
         if parts.isdisjoint(folded):
             return
+        spans = text_word_spans(text)
         count = len(folded)
         index = 0
         while index < count:

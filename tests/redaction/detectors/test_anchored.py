@@ -10,6 +10,7 @@ from testkit import REPO
 
 from redaction.detectors.anchored import AnchoredPattern
 from redaction.detectors.dates import _DATE_STARTS
+from redaction.detectors.ids import _LABELLED_STARTS
 from redaction.detectors.network import _NETWORK_STARTS
 from redaction.detectors.phone import _PHONE_STARTS
 from redaction.detectors.ssn import _SSN_STARTS
@@ -20,6 +21,7 @@ ANCHORED = {
     "ssn": _SSN_STARTS,
     "phone": _PHONE_STARTS,
     "network": _NETWORK_STARTS,
+    "context-id": _LABELLED_STARTS,
 }
 
 # Pieces that start matches of every anchored pattern, next to the characters whose case folding or
@@ -30,6 +32,8 @@ _PIECES = [
     "123-45-6789", "123456789", "http://x.example/a?b", "www.example.org", "ftp://h/", "10.0.0.1",
     "1.2.3.4.5", "fe80::1", "2001:db8:0:0:0:0:2:1", "abcd:", "\u017f", "\u212a", "\u0130", "\u0131", "é", "_",
     "-", ".", "/", "*", "+", "(", ")", ":", " ", "  ", "\n", "a", "Z", "0", "9", "ja", "dec", "x", "www",
+    "MRN: A12345", "REF*EA*778899", "NM1*IL*1*DOE*JOHN****MI*W123456789", "*mi*12345", "member id 99A88",
+    "claim # 12-345/6", "s/n SN-4455", "a/c 123456", "Patient Control 77123", "fin 5566",
 ]  # fmt: skip
 
 
