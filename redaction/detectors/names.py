@@ -134,14 +134,13 @@ class NameDetector:
             return None
         full = [w.group().lower().rstrip(".") for w in group if len(w.group().rstrip(".")) > 1]
         start, end = group[0].start(), group[-1].end()
-        first = [w in self._first for w in full]
-        last = [w in self._last for w in full]
-        known = sum(1 for f, s in zip(first, last, strict=True) if f or s)
         if context == "strong" and len(full) <= 4:
             return start, end
         if not 2 <= len(full) <= 4:
             return None
-        if context == "weak" and known >= 1:
+        first = [w in self._first for w in full]
+        last = [w in self._last for w in full]
+        if context == "weak" and any(f or s for f, s in zip(first, last, strict=True)):
             return start, end
         joined = run[group[0].end() : group[1].start()]
         if ("," in joined or "^" in joined or "*" in joined) and last[0] and first[1]:
