@@ -61,6 +61,18 @@ class IdSearch:
         run = bisect.bisect_right(self._run_offset, index) - 1
         return run_at[run] + (index - self._run_offset[run] if self._exact else 0)
 
+    def _gaps_within(self, at: int, length: int, max_gap: int) -> bool:
+        """Whether the folded characters ``[at, at + length)`` lie in runs that are at most
+        ``max_gap`` text characters apart (exact mode: within a run, characters are adjacent)."""
+        run_at = self._run_at if self._run_at is not None else self._runs()
+        offsets = self._run_offset
+        first = bisect.bisect_right(offsets, at) - 1
+        last = bisect.bisect_right(offsets, at + length - 1) - 1
+        return all(
+            run_at[run + 1] - (run_at[run] + offsets[run + 1] - offsets[run]) <= max_gap
+            for run in range(first, last)
+        )
+
     def find(self, chars: str, max_gap: int | None) -> Iterator[tuple[int, int]]:
         """``(start, end)`` of each occurrence of ``chars``; ``max_gap`` None allows any separator run."""
         if not chars:
@@ -72,7 +84,11 @@ class IdSearch:
             spaced = (
                 max_gap is None
                 or (self._exact and end - start == length)
-                or all(position(i + 1) - position(i) <= max_gap + 1 for i in range(at, at + length - 1))
+                or (self._exact and self._gaps_within(at, length, max_gap))
+                or (
+                    not self._exact
+                    and all(position(i + 1) - position(i) <= max_gap + 1 for i in range(at, at + length - 1))
+                )
             )
             before_ok = start == 0 or not _same_class(text[start - 1], chars[0])
             after_ok = end == len(text) or not _same_class(text[end], chars[-1])

@@ -19,6 +19,7 @@ take this path (`word_name_parts`); names with ``-`` or ``'`` inside a part keep
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 
@@ -60,15 +61,15 @@ class NameWords:
         """``(start, end)`` of every sequence or single of this name in ``text``, left to right."""
         folded = text_words(text)
         parts = self._parts
-        if parts.isdisjoint(folded):
+        # Indexes of the words that are parts of this name, found without a Python-level loop.
+        hits = list(itertools.compress(range(len(folded)), map(parts.__contains__, folded)))
+        if not hits:
             return
         spans = text_word_spans(text)
         count = len(folded)
-        index = 0
-        while index < count:
-            word = folded[index]
-            if word not in parts:
-                index += 1
+        following = 0  # the first word not yet taken by a sequence
+        for index in hits:
+            if index < following:
                 continue
             last = index
             if self._distinct >= 2:
@@ -81,6 +82,6 @@ class NameWords:
                     last += 1
             if last > index:
                 yield spans[index][0], spans[last][1]
-            elif word in self._singles:
+            elif folded[index] in self._singles:
                 yield spans[index]
-            index = last + 1
+            following = last + 1

@@ -55,11 +55,15 @@ _FORMS = (
 )
 DATE_PATTERN = re.compile("|".join(f"(?:{form})" for form in _FORMS), re.IGNORECASE)
 # Where a date can start: every numeric form's lookbehind excludes a digit before it, so it starts
-# a run of digits; the month-name forms start a run of letters (``(?<![a-z])``, same flags) that
-# begins like a month. The loop skips other characters and other letter runs whole.
+# a run of digits, one of eight digits or more (compact), or of one to four digits and a separator
+# and a digit (ISO, US), or of one or two digits, an ordinal and a letter (day and month name); the
+# month-name forms start a run of letters (``(?<![a-z])``, same flags) that begins like a month.
+# The loop skips other characters and other runs whole.
 _DATE_STARTS = AnchoredPattern(
     DATE_PATTERN,
-    r"(?:[^0-9a-z]|(?!ja|fe|ma|ap|ju|au|se|oc|no|de)[a-z]+)*+(?P<at>[0-9]+|[a-z]+)?",
+    r"(?:[^0-9a-z]+|(?!ja|fe|ma|ap|ju|au|se|oc|no|de)[a-z]+"
+    r"|(?![0-9]{8}|[0-9]{1,4}[\-/.][0-9]|[0-9]{1,2}(?:st|nd|rd|th)?(?:\s+of)?[\s\-/]{0,3}[a-z])[0-9]+)*+"
+    r"(?P<at>[0-9]+|[a-z]+)?",
 )
 
 DATE_LABELS = ContextLabels(

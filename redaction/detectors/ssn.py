@@ -26,8 +26,11 @@ _SSN = re.compile(
     r"|(?<![0-9\-.])(?P<bare_area>[0-9]{3})(?P<bare_group>[0-9]{2})(?P<bare_serial>[0-9]{4})"
     r"(?![0-9]|[.\-][0-9])"
 )
-# Both forms' lookbehinds exclude a digit before, so a match starts a run of digits.
-_SSN_STARTS = AnchoredPattern(_SSN, r"(?P<at>[0-9]+)")
+# Both forms' lookbehinds exclude a digit before, so a match starts a run of digits, one that
+# begins three digits, two digits and four digits (each group after an optional "-" or space).
+_SSN_STARTS = AnchoredPattern(
+    _SSN, r"(?:[^0-9]+|(?![0-9]{3}[\- ]?[0-9]{2}[\- ]?[0-9]{4})[0-9]+)*+(?P<at>[0-9]+)?"
+)
 
 SSN_LABELS = ContextLabels(
     {
