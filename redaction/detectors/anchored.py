@@ -45,15 +45,17 @@ class AnchoredPattern:
         """The full pattern (for tests that compare with a plain scan)."""
         return self._pattern
 
-    def finditer(self, text: str) -> Iterator[re.Match[str]]:
-        """The matches ``pattern.finditer(text)`` gives, trying only candidate start positions."""
+    def finditer(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[re.Match[str]]:
+        """The matches ``pattern.finditer(text, pos, endpos)`` gives, trying only candidate starts
+        (``starts`` is scanned over the same ``pos`` and ``endpos``)."""
+        end = len(text) if endpos is None else endpos
         match_at = self._pattern.match
-        position = 0
-        for candidate in self._starts.finditer(text):
+        position = pos
+        for candidate in self._starts.finditer(text, pos, end):
             start = candidate.start("at")
             if start < position:  # inside the previous match, or ``at`` did not take part (-1)
                 continue
-            match = match_at(text, start)
+            match = match_at(text, start, end)
             if match is not None:
                 yield match
                 position = match.end()

@@ -66,19 +66,21 @@ _DATE_STARTS = AnchoredPattern(
     r"(?P<at>[0-9]+|[a-z]+)?",
 )
 
+DATE_LABELS_SOURCES = {
+    "system": (
+        r"\b(?:file|files|transmission|transmitted|interchange|batch|created|generated|production"
+        r"|processed|process|run|report|printed|posted|check|eft|deposit|deposited|remittance|era"
+        r"|acknowledg(?:ed|ement|ment)|ack|as\s+of|isa|gs|bht|sent|uploaded|downloaded|received\s+by)\b"
+    ),
+    "person": (
+        r"\b(?:dob|d\.o\.b|birth|born|birthdate|adm\w*|discharg\w*|service|services|dos|death|died"
+        r"|deceased|expired|seen|visit|surgery|procedure|onset|injury|accident|through|thru)\b"
+    ),
+}
 DATE_LABELS = ContextLabels(
-    {
-        "system": (
-            r"\b(?:file|files|transmission|transmitted|interchange|batch|created|generated|production"
-            r"|processed|process|run|report|printed|posted|check|eft|deposit|deposited|remittance|era"
-            r"|acknowledg(?:ed|ement|ment)|ack|as\s+of|isa|gs|bht|sent|uploaded|downloaded|received\s+by)\b"
-        ),
-        "person": (
-            r"\b(?:dob|d\.o\.b|birth|born|birthdate|adm\w*|discharg\w*|service|services|dos|death|died"
-            r"|deceased|expired|seen|visit|surgery|procedure|onset|injury|accident|through|thru)\b"
-        ),
-    },
+    DATE_LABELS_SOURCES,
     window=40,
+    word_start=True,  # every label is \b(?:words)\b
 )
 
 
