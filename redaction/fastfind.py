@@ -23,6 +23,7 @@ from datetime import date
 from redaction.detectors.dates import written_dates
 
 _ALNUM_RUN = re.compile(r"[^\W_]+")  # runs of str.isalnum() characters (\w minus "_")
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def _same_class(a: str, b: str) -> bool:
@@ -34,24 +35,43 @@ class IdSearch:
 
     def __init__(self, text: str) -> None:
         self._text = text
-        # The text's letters and digits, as runs: run i starts at text offset ``_run_at[i]`` and at
-        # offset ``_run_offset[i]`` of the folded string. Positions are computed on demand.
-        runs = [(match.start(), match.group()) for match in _ALNUM_RUN.finditer(text)]
-        joined = "".join(run for _, run in runs)
-        folded = joined.upper()
-        self._exact = len(folded) == len(joined)
+        # The text's letters and digits, upper case, joined; most searches end at the first
+        # ``str.find`` miss, so the offsets back into the text are only worked out when one hits.
+        joined = _NOT_ALNUM.sub("", text)
+        self._folded = joined.upper()
+        self._exact = len(self._folded) == len(joined)
+        self._run_at: list[int] | None = None
+        self._run_offset: list[int] = []
+
+    def _runs(self) -> list[int]:
+        # Run i starts at text offset ``_run_at[i]`` and at offset ``_run_offset[i]`` of the folded
+        # string; when upper() changed a length ("ß" -> "SS") every character is its own run.
+        runs = [(match.start(), match.group()) for match in _ALNUM_RUN.finditer(self._text)]
         if self._exact:
             self._run_at = [start for start, _ in runs]
             self._run_offset = list(itertools.accumulate((len(run) for _, run in runs[:-1]), initial=0))
-        else:  # upper() changed a length ("ß" -> "SS"): one run per character
+        else:
             chars = [(start + i, char.upper()) for start, run in runs for i, char in enumerate(run)]
             self._run_at = [start for start, _ in chars]
             self._run_offset = list(itertools.accumulate((len(up) for _, up in chars[:-1]), initial=0))
-        self._folded = folded
+        return self._run_at
 
     def _position(self, index: int) -> int:
+        run_at = self._run_at if self._run_at is not None else self._runs()
         run = bisect.bisect_right(self._run_offset, index) - 1
-        return self._run_at[run] + (index - self._run_offset[run] if self._exact else 0)
+        return run_at[run] + (index - self._run_offset[run] if self._exact else 0)
+
+    def _gaps_within(self, at: int, length: int, max_gap: int) -> bool:
+        """Whether the folded characters ``[at, at + length)`` lie in runs that are at most
+        ``max_gap`` text characters apart (exact mode: within a run, characters are adjacent)."""
+        run_at = self._run_at if self._run_at is not None else self._runs()
+        offsets = self._run_offset
+        first = bisect.bisect_right(offsets, at) - 1
+        last = bisect.bisect_right(offsets, at + length - 1) - 1
+        return all(
+            run_at[run + 1] - (run_at[run] + offsets[run + 1] - offsets[run]) <= max_gap
+            for run in range(first, last)
+        )
 
     def find(self, chars: str, max_gap: int | None) -> Iterator[tuple[int, int]]:
         """``(start, end)`` of each occurrence of ``chars``; ``max_gap`` None allows any separator run."""
@@ -64,7 +84,11 @@ class IdSearch:
             spaced = (
                 max_gap is None
                 or (self._exact and end - start == length)
-                or all(position(i + 1) - position(i) <= max_gap + 1 for i in range(at, at + length - 1))
+                or (self._exact and self._gaps_within(at, length, max_gap))
+                or (
+                    not self._exact
+                    and all(position(i + 1) - position(i) <= max_gap + 1 for i in range(at, at + length - 1))
+                )
             )
             before_ok = start == 0 or not _same_class(text[start - 1], chars[0])
             after_ok = end == len(text) or not _same_class(text[end], chars[-1])

@@ -114,28 +114,31 @@ class LeakChecker:
         """The first identifier still present in any of ``texts``, or None when all are clean."""
         if not (self._probes or self._ids or self._dates or self._names):
             return None
-        blanked = {field: _TOKENS.sub(" ", text) for field, text in texts.items()}
-        found: list[Leak] = []
-        for field, text in blanked.items():
-            if self._ids:
-                ids = IdSearch(text)
-                found += [
-                    Leak(index, field) for index, chars in self._ids if next(ids.find(chars, None), None)
-                ]
-            if self._dates:
-                dates = DateSearch(text)
-                found += [Leak(index, field) for index, day in self._dates if next(dates.find(day), None)]
-        folded = {field: text.casefold() for field, text in blanked.items()}
-        if self._names:
-            for field, text in folded.items():
-                present = frozenset(text_words(text)[1])
-                found += [Leak(index, field) for index, parts in self._names if not parts.isdisjoint(present)]
-        for probe in self._probes:
-            haystacks = folded if probe.casefolded else blanked
-            for field, text in haystacks.items():
-                if probe.pattern.search(text):
-                    found.append(Leak(probe.index, field))
+        hits: dict[str, list[int]] = {}  # each distinct text is searched once (summary == description)
+        for text in texts.values():
+            if text not in hits:
+                hits[text] = self._present(text)
+        found = [Leak(index, field) for field, text in texts.items() for index in hits[text]]
         if not found:
             return None
         fields = list(texts)
         return min(found, key=lambda leak: (leak.index, fields.index(leak.field)))
+
+    def _present(self, text: str) -> list[int]:
+        """Indexes of the identifiers that occur in one redacted text."""
+        blanked = _TOKENS.sub(" ", text)
+        found: list[int] = []
+        if self._ids:
+            ids = IdSearch(blanked)
+            found += [index for index, chars in self._ids if next(ids.find(chars, None), None)]
+        if self._dates:
+            dates = DateSearch(blanked)
+            found += [index for index, day in self._dates if next(dates.find(day), None)]
+        folded = blanked.casefold()
+        if self._names:
+            present = frozenset(text_words(folded))
+            found += [index for index, parts in self._names if not parts.isdisjoint(present)]
+        for probe in self._probes:
+            if probe.pattern.search(folded if probe.casefolded else blanked):
+                found.append(probe.index)
+        return found

@@ -19,6 +19,7 @@ take this path (`word_name_parts`); names with ``-`` or ``'`` inside a part keep
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 
@@ -35,14 +36,15 @@ def word_name_parts(parts: Sequence[str]) -> frozenset[str] | None:
 
 
 @functools.lru_cache(maxsize=32)
-def text_words(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...]]:
-    """``(spans, casefolded words)`` of the word-character runs of ``text`` (memoized per text)."""
-    spans: list[tuple[int, int]] = []
-    folded: list[str] = []
-    for match in _WORD.finditer(text):
-        spans.append(match.span())
-        folded.append(match.group().casefold())
-    return tuple(spans), tuple(folded)
+def text_words(text: str) -> tuple[str, ...]:
+    """The casefolded word-character runs of ``text`` (memoized per text)."""
+    return tuple(word.casefold() for word in _WORD.findall(text))
+
+
+@functools.lru_cache(maxsize=32)
+def text_word_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """``(start, end)`` of each word-character run of ``text``, in `text_words` order (memoized)."""
+    return tuple(match.span() for match in _WORD.finditer(text))
 
 
 class NameWords:
@@ -57,16 +59,17 @@ class NameWords:
 
     def find(self, text: str) -> Iterator[tuple[int, int]]:
         """``(start, end)`` of every sequence or single of this name in ``text``, left to right."""
-        spans, folded = text_words(text)
+        folded = text_words(text)
         parts = self._parts
-        if parts.isdisjoint(folded):
+        # Indexes of the words that are parts of this name, found without a Python-level loop.
+        hits = list(itertools.compress(range(len(folded)), map(parts.__contains__, folded)))
+        if not hits:
             return
+        spans = text_word_spans(text)
         count = len(folded)
-        index = 0
-        while index < count:
-            word = folded[index]
-            if word not in parts:
-                index += 1
+        following = 0  # the first word not yet taken by a sequence
+        for index in hits:
+            if index < following:
                 continue
             last = index
             if self._distinct >= 2:
@@ -79,6 +82,6 @@ class NameWords:
                     last += 1
             if last > index:
                 yield spans[index][0], spans[last][1]
-            elif word in self._singles:
+            elif folded[index] in self._singles:
                 yield spans[index]
-            index = last + 1
+            following = last + 1

@@ -60,12 +60,12 @@ def family_of(kind: IdentifierKind) -> ValueFamily:
 
 def id_chars(value: str) -> str:
     """The letters and digits of ``value``, upper case (the ID normal form)."""
-    return "".join(char for char in value if char.isalnum()).upper()
+    return "".join(filter(str.isalnum, value)).upper()
 
 
 def phone_digits(value: str) -> str:
     """The digits of a phone number without a leading NANP country code (the PHONE normal form)."""
-    digits = "".join(char for char in value if char.isdigit())
+    digits = "".join(filter(str.isdigit, value))
     if len(digits) == 11 and digits.startswith("1"):
         return digits[1:]
     return digits

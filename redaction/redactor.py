@@ -22,6 +22,7 @@ No clear value is ever put into a message, a ``repr`` or an outcome.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ from redaction.pseudonym import Pseudonymizer
 from redaction.render import TokenRenderer, today_utc
 
 POLICY_VERSION = "2026.11-p1"
+# Texts whose detector spans are remembered (per `Redactor`): a remittance stream repeats the same
+# denial texts record after record, and detectors are pure functions of the text.
+DETECTION_CACHE_SIZE = 1024
 
 Layer = Literal["structural", "known", "detector"]
 
@@ -145,6 +149,37 @@ def _inside(span: object, length: int) -> bool:
     return isinstance(span, Span) and 0 <= span.start < span.end <= length
 
 
+class _TokenMemo:
+    """The renderer's tokens for one call: each distinct ``(kind, value)`` costs one HMAC (a document
+    names its patient in several segments; a note repeats a date). Lives for one call only."""
+
+    def __init__(self, renderer: TokenRenderer) -> None:
+        self._renderer = renderer
+        self._pairs: dict[tuple[IdentifierKind, str], tuple[str, str]] = {}
+
+    def pair(self, kind: IdentifierKind, value: str) -> tuple[str, str]:
+        """``renderer.render_pair(kind, value)``."""
+        key = (kind, value)
+        pair = self._pairs.get(key)
+        if pair is None:
+            pair = self._pairs[key] = self._renderer.render_pair(kind, value)
+        return pair
+
+    def render(self, kind: IdentifierKind, value: str) -> str:
+        """``renderer.render(kind, value)``."""
+        return self.pair(kind, value)[1]
+
+
+class _ScanFailure(Exception):
+    """A detector raised or returned a bad span; the caller names the text field."""
+
+    def __init__(self, detector: str, problem: str, detail: str = "") -> None:
+        super().__init__(detector)
+        self.detector = detector
+        self.problem = problem
+        self.detail = detail
+
+
 def _finding(candidate: _Candidate) -> Finding:
     return Finding(
         candidate.start, candidate.end, candidate.kind, candidate.token, candidate.layer, candidate.detector
@@ -168,12 +203,21 @@ class Redactor:
         policy_version: str = POLICY_VERSION,
         observer: TokenObserver | None = None,
         today: Callable[[], date] = today_utc,
+        detection_cache: int = DETECTION_CACHE_SIZE,
     ) -> None:
         self._pseudonymizer = pseudonymizer
         self._renderer = TokenRenderer(pseudonymizer, today)
         self._detectors = tuple(detectors)
         self._policy_version = policy_version
         self._observer = observer
+        # The detectors' spans of the last ``detection_cache`` distinct texts (0: none). Failures
+        # are never remembered. The texts are held in this process's memory only, like every text
+        # being redacted.
+        self._scan: Callable[[str], tuple[tuple[str, Span], ...]] = (
+            functools.lru_cache(maxsize=detection_cache)(self._scan_text)
+            if detection_cache > 0
+            else self._scan_text
+        )
 
     @property
     def policy_version(self) -> str:
@@ -182,7 +226,8 @@ class Redactor:
 
     def redact(self, identifiers: Sequence[Identifier], texts: Mapping[str, str]) -> RedactionOutcome:
         """Tokens for ``identifiers`` and redacted copies of ``texts`` (field name -> text)."""
-        pairs = [self._renderer.render_pair(item.kind, item.value) for item in identifiers]
+        memo = _TokenMemo(self._renderer)
+        pairs = [memo.pair(item.kind, item.value) for item in identifiers]
         tokens = tuple(pair[0] for pair in pairs)
         rendered = tuple(pair[1] for pair in pairs)
         counts: Counter[str] = Counter(item.kind.value for item in identifiers)
@@ -197,7 +242,7 @@ class Redactor:
             else:
                 done[text] = name
                 redacted[name], findings[name] = self._redact_field(
-                    name, text, identifiers, rendered, matcher, ()
+                    name, text, identifiers, rendered, matcher, (), memo
                 )
             counts.update(finding.kind.value for finding in findings[name])
         self._check_leaks(identifiers, values, redacted)
@@ -231,14 +276,15 @@ class Redactor:
         marked = [Identifier(mark.kind, text[mark.start : mark.end], mark.field) for mark in marks]
         everything = [*marked, *identifiers]
         values = [(item.kind, item.value) for item in everything]
-        pairs = [self._renderer.render_pair(item.kind, item.value) for item in everything]
+        memo = _TokenMemo(self._renderer)
+        pairs = [memo.pair(item.kind, item.value) for item in everything]
         rendered = tuple(pair[1] for pair in pairs)
         structural = [
             _Candidate(mark.start, mark.end, mark.kind, rendered[i], "structural", None, i)
             for i, mark in enumerate(marks)
         ]
         redacted, findings = self._redact_field(
-            "text", text, everything, rendered, KnownValueMatcher(values), structural, quiet
+            "text", text, everything, rendered, KnownValueMatcher(values), structural, memo, quiet
         )
         self._check_leaks(everything, values, {"text": redacted})
         tokens = tuple(pair[0] for pair in pairs)
@@ -263,6 +309,7 @@ class Redactor:
         tokens: Sequence[str],
         matcher: KnownValueMatcher,
         structural: Sequence[_Candidate],
+        memo: _TokenMemo,
         quiet: Sequence[tuple[int, int]] = (),
     ) -> tuple[str, tuple[Finding, ...]]:
         if not text:
@@ -283,7 +330,7 @@ class Redactor:
         for detector_name, span in self._detected(name, text):
             if any(start <= span.start and span.end <= end for start, end in quiet):
                 continue
-            token = self._renderer.render(span.kind, text[span.start : span.end])
+            token = memo.render(span.kind, text[span.start : span.end])
             order = len(candidates)
             candidates.append(
                 _Candidate(span.start, span.end, span.kind, token, "detector", detector_name, order)
@@ -298,24 +345,28 @@ class Redactor:
         pieces.append(text[cursor:])
         return "".join(pieces), tuple(_finding(candidate) for candidate in kept)
 
-    def _detected(self, name: str, text: str) -> list[tuple[str, Span]]:
+    def _detected(self, name: str, text: str) -> tuple[tuple[str, Span], ...]:
         """Every detector's spans as ``(detector name, span)``; any failure -> `DetectorFailure`."""
+        try:
+            return self._scan(text)
+        except _ScanFailure as failure:
+            raise DetectorFailure(
+                f"detector {failure.detector!r} {failure.problem} on text field {name!r}{failure.detail}"
+            ) from failure.__cause__
+
+    def _scan_text(self, text: str) -> tuple[tuple[str, Span], ...]:
         found: list[tuple[str, Span]] = []
         for detector in self._detectors:
             detector_name = str(detector.name)
             try:
                 spans = list(detector.find(text))
             except Exception as error:
-                raise DetectorFailure(
-                    f"detector {detector_name!r} failed on text field {name!r} ({type(error).__name__})"
-                ) from error
+                raise _ScanFailure(detector_name, "failed", f" ({type(error).__name__})") from error
             for span in spans:
                 if not _inside(span, len(text)):
-                    raise DetectorFailure(
-                        f"detector {detector_name!r} returned an invalid span on text field {name!r}"
-                    )
-                found.append((detector_name, span))
-        return found
+                    raise _ScanFailure(detector_name, "returned an invalid span")
+            found += [(detector_name, span) for span in spans]
+        return tuple(found)
 
     def _observe(
         self,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from redaction.detectors.anchored import AnchoredPattern
+
 
 class ContextLabels:
     """Named label patterns searched in a bounded window before a position.
@@ -20,13 +22,19 @@ class ContextLabels:
     last there, or None. Patterns are matched case-insensitively.
     """
 
-    def __init__(self, labels: Mapping[str, str], *, window: int = 32) -> None:
+    def __init__(self, labels: Mapping[str, str], *, window: int = 32, word_start: bool = False) -> None:
+        """``word_start`` promises that every label begins with ``\b`` and a word character, so a
+        label match starts a run of word characters: the window is then searched only at those
+        (`AnchoredPattern`), with the same results."""
         if not labels:
             raise ValueError("at least one context label is required")
         self._window = window
-        self._pattern = re.compile(
-            "|".join(f"(?P<{name}>{source})" for name, source in labels.items()), re.IGNORECASE
-        )
+        alternatives = "|".join(f"(?P<{name}>{source})" for name, source in labels.items())
+        self._pattern = re.compile(alternatives, re.IGNORECASE)
+        self._anchored: AnchoredPattern | None = None
+        if word_start:
+            plain = "|".join(f"(?:{source})" for source in labels.values())
+            self._anchored = AnchoredPattern(self._pattern, rf"(?:\W+|(?!{plain})\w+)*+(?P<at>\w+)?")
 
     @property
     def window(self) -> int:
@@ -37,6 +45,7 @@ class ContextLabels:
         """The name of the label closest before ``position`` within the window, or None."""
         start = max(0, position - self._window)
         found: str | None = None
-        for match in self._pattern.finditer(text, start, position):
+        scan = self._pattern if self._anchored is None else self._anchored
+        for match in scan.finditer(text, start, position):
             found = match.lastgroup
         return found

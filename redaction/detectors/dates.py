@@ -29,6 +29,7 @@ from typing import ClassVar
 
 from redaction.date_forms import MONTH_PATTERN, expand_year, make_date, month_first_date, month_number
 from redaction.detector import Span
+from redaction.detectors.anchored import AnchoredPattern
 from redaction.detectors.context import ContextLabels
 from redaction.detectors.precheck import has_digit
 from redaction.kinds import IdentifierKind
@@ -53,20 +54,33 @@ _FORMS = (
     rf"(?<![a-z]){_MONTH.format('ym')},?\s{{1,3}}(?P<yy>{_YEAR})(?![0-9])",
 )
 DATE_PATTERN = re.compile("|".join(f"(?:{form})" for form in _FORMS), re.IGNORECASE)
+# Where a date can start: every numeric form's lookbehind excludes a digit before it, so it starts
+# a run of digits, one of eight digits or more (compact), or of one to four digits and a separator
+# and a digit (ISO, US), or of one or two digits, an ordinal and a letter (day and month name); the
+# month-name forms start a run of letters (``(?<![a-z])``, same flags) that begins like a month.
+# The loop skips other characters and other runs whole.
+_DATE_STARTS = AnchoredPattern(
+    DATE_PATTERN,
+    r"(?:[^0-9a-z]+|(?!ja|fe|ma|ap|ju|au|se|oc|no|de)[a-z]+"
+    r"|(?![0-9]{8}|[0-9]{1,4}[\-/.][0-9]|[0-9]{1,2}(?:st|nd|rd|th)?(?:\s+of)?[\s\-/]{0,3}[a-z])[0-9]+)*+"
+    r"(?P<at>[0-9]+|[a-z]+)?",
+)
 
+DATE_LABELS_SOURCES = {
+    "system": (
+        r"\b(?:file|files|transmission|transmitted|interchange|batch|created|generated|production"
+        r"|processed|process|run|report|printed|posted|check|eft|deposit|deposited|remittance|era"
+        r"|acknowledg(?:ed|ement|ment)|ack|as\s+of|isa|gs|bht|sent|uploaded|downloaded|received\s+by)\b"
+    ),
+    "person": (
+        r"\b(?:dob|d\.o\.b|birth|born|birthdate|adm\w*|discharg\w*|service|services|dos|death|died"
+        r"|deceased|expired|seen|visit|surgery|procedure|onset|injury|accident|through|thru)\b"
+    ),
+}
 DATE_LABELS = ContextLabels(
-    {
-        "system": (
-            r"\b(?:file|files|transmission|transmitted|interchange|batch|created|generated|production"
-            r"|processed|process|run|report|printed|posted|check|eft|deposit|deposited|remittance|era"
-            r"|acknowledg(?:ed|ement|ment)|ack|as\s+of|isa|gs|bht|sent|uploaded|downloaded|received\s+by)\b"
-        ),
-        "person": (
-            r"\b(?:dob|d\.o\.b|birth|born|birthdate|adm\w*|discharg\w*|service|services|dos|death|died"
-            r"|deceased|expired|seen|visit|surgery|procedure|onset|injury|accident|through|thru)\b"
-        ),
-    },
+    DATE_LABELS_SOURCES,
     window=40,
+    word_start=True,  # every label is \b(?:words)\b
 )
 
 
@@ -103,7 +117,7 @@ def written_dates(text: str) -> tuple[tuple[int, int, date], ...]:
     if not has_digit(text):
         return ()
     found: list[tuple[int, int, date]] = []
-    for match in DATE_PATTERN.finditer(text):
+    for match in _DATE_STARTS.finditer(text):
         day = matched_date(match)
         if day is not None:
             found.append((match.start(), match.end(), day))

@@ -31,6 +31,7 @@ from typing import ClassVar
 
 from redaction.date_forms import parse_date
 from redaction.detector import Span
+from redaction.detectors.anchored import AnchoredPattern
 from redaction.detectors.precheck import has_digit
 from redaction.kinds import IdentifierKind
 
@@ -65,6 +66,14 @@ _LABELLED = re.compile(
     + rf"){_SUFFIX}(?:\s{{0,2}}(?:is|was|of))?[\s:#=\-]{{0,4}}(?P<value>{_VALUE})(?![\w]|[.\-/][A-Za-z0-9])",
     re.IGNORECASE,
 )
+# A match starts where a label starts, right after a non-word character: at a run of letters (the
+# loop skips, whole, every run no label begins) or at ``*`` (``*MI*``). Same flags as the pattern.
+_LABELLED_STARTS = AnchoredPattern(
+    _LABELLED,
+    r"(?:[^a-z*]+|\*(?!mi\*)|(?!"
+    + "|".join(source for source, _ in _LABELS.values())
+    + r")[a-z]+)*+(?P<at>[a-z]+|\*)?",
+)
 _AMOUNT = re.compile(r"[0-9]{1,9}\.[0-9]{2}")
 
 _MBI_LETTER = "[AC-HJKMNP-RT-Y]"
@@ -84,7 +93,7 @@ class ContextIdDetector:
         """Every labelled id-shaped value of ``text``, typed by its label."""
         if not has_digit(text):
             return
-        for match in _LABELLED.finditer(text):
+        for match in _LABELLED_STARTS.finditer(text):
             value = match["value"]
             if _AMOUNT.fullmatch(value) or parse_date(value) is not None:
                 continue

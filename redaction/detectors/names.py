@@ -79,6 +79,13 @@ def _context(text: str, start: int) -> str | None:
     return None
 
 
+class _Unknown:
+    """Marks a context not looked up yet."""
+
+
+_UNKNOWN = _Unknown()
+
+
 class NameDetector:
     """Finds person names (kind NAME); see the module docstring for the rules."""
 
@@ -95,7 +102,9 @@ class NameDetector:
     def _pieces(self, text: str, offset: int, run: str) -> Iterator[Span]:
         words: list[re.Match[str]] = list(_PIECE.finditer(run))
         group: list[re.Match[str]] = []
-        context = _context(text, offset)
+        # The context before the run is looked up only when a group needs it (most runs are stop
+        # words alone: ``Claim``, ``The``, ``CLP``).
+        context: str | _Unknown | None = _UNKNOWN
         for word in [*words, None]:
             lowered = word.group().lower().rstrip(".") if word is not None else ""
             initial = word is not None and len(lowered) == 1
@@ -104,6 +113,8 @@ class NameDetector:
                 group.append(word)  # type: ignore[arg-type]
                 continue
             if group:
+                if isinstance(context, _Unknown):
+                    context = _context(text, offset)
                 span = self._accept(run, group, context)
                 if span is not None:
                     yield Span(offset + span[0], offset + span[1], IdentifierKind.NAME)
@@ -123,14 +134,13 @@ class NameDetector:
             return None
         full = [w.group().lower().rstrip(".") for w in group if len(w.group().rstrip(".")) > 1]
         start, end = group[0].start(), group[-1].end()
-        first = [w in self._first for w in full]
-        last = [w in self._last for w in full]
-        known = sum(1 for f, s in zip(first, last, strict=True) if f or s)
         if context == "strong" and len(full) <= 4:
             return start, end
         if not 2 <= len(full) <= 4:
             return None
-        if context == "weak" and known >= 1:
+        first = [w in self._first for w in full]
+        last = [w in self._last for w in full]
+        if context == "weak" and any(f or s for f, s in zip(first, last, strict=True)):
             return start, end
         joined = run[group[0].end() : group[1].start()]
         if ("," in joined or "^" in joined or "*" in joined) and last[0] and first[1]:

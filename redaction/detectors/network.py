@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from redaction.detector import Span
+from redaction.detectors.anchored import AnchoredPattern
 from redaction.detectors.precheck import may_hold_network
 from redaction.kinds import IdentifierKind
 
@@ -22,6 +23,12 @@ _NETWORK = re.compile(
     rf"|(?P<ipv4>(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.[0-9]))"
     r"|(?P<ipv6>(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
     r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?![\w:]))"
+)
+# Every form's lookbehind excludes a word character, so a match starts a run of word characters,
+# one that begins with a URL scheme or ``www.``, a digit (IPv4) or one to four hex digits and ``:``
+# (IPv6). The loop skips every other word whole.
+_NETWORK_STARTS = AnchoredPattern(
+    _NETWORK, r"(?:\W|(?!https?://|ftp://|www\.|[0-9]|[0-9A-Fa-f]{1,4}:)\w+)*+(?P<at>\w+)?"
 )
 _TRAILING = ".,;:!?"
 
@@ -35,7 +42,7 @@ class NetworkDetector:
         """Every URL and IP address of ``text``."""
         if not may_hold_network(text):
             return
-        for match in _NETWORK.finditer(text):
+        for match in _NETWORK_STARTS.finditer(text):
             if match["url"] is not None:
                 end = match.end()
                 while end > match.start() + 4 and text[end - 1] in _TRAILING:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from redaction.detector import Span
+from redaction.detectors.anchored import AnchoredPattern
 from redaction.detectors.context import ContextLabels
 from redaction.detectors.precheck import may_hold_phone
 from redaction.kinds import IdentifierKind
@@ -29,6 +30,9 @@ _FORMATTED = (
 )
 _IN_CONTEXT = r"(?<![\w+.\-])(?:\+?1)?[2-9][0-9]{9}|(?<![\w+.\-])[2-9][0-9]{2} [0-9]{3} [0-9]{4}"
 _PHONE = re.compile(rf"(?P<formatted>{_FORMATTED})(?![0-9]|[.\-][0-9])|(?:{_IN_CONTEXT})(?![0-9]|[.\-][0-9])")
+# Every form starts with ``+``, ``(`` or a digit whose lookbehind excludes a word character (so a
+# digit that starts a run of digits).
+_PHONE_STARTS = AnchoredPattern(_PHONE, r"(?P<at>[+(]|[0-9]+)")
 
 PHONE_LABELS = ContextLabels(
     {
@@ -51,7 +55,7 @@ class NanpPhoneDetector:
         """Every telephone-formatted number, and bare numbers with a telephone label, in ``text``."""
         if not may_hold_phone(text):
             return
-        for match in _PHONE.finditer(text):
+        for match in _PHONE_STARTS.finditer(text):
             label = PHONE_LABELS.nearest(text, match.start())
             if match["formatted"] is None and label not in ("phone", "fax"):
                 continue

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from redaction.detector import Span
+from redaction.detectors.anchored import AnchoredPattern
 from redaction.detectors.context import ContextLabels
 from redaction.detectors.precheck import may_hold_ssn
 from redaction.kinds import IdentifierKind
@@ -24,6 +25,11 @@ _SSN = re.compile(
     r"(?![0-9]|-[0-9])"
     r"|(?<![0-9\-.])(?P<bare_area>[0-9]{3})(?P<bare_group>[0-9]{2})(?P<bare_serial>[0-9]{4})"
     r"(?![0-9]|[.\-][0-9])"
+)
+# Both forms' lookbehinds exclude a digit before, so a match starts a run of digits, one that
+# begins three digits, two digits and four digits (each group after an optional "-" or space).
+_SSN_STARTS = AnchoredPattern(
+    _SSN, r"(?:[^0-9]+|(?![0-9]{3}[\- ]?[0-9]{2}[\- ]?[0-9]{4})[0-9]+)*+(?P<at>[0-9]+)?"
 )
 
 SSN_LABELS = ContextLabels(
@@ -49,7 +55,7 @@ class SsnDetector:
         """Every SSN-shaped, valid, in-context number of ``text``."""
         if not may_hold_ssn(text):
             return
-        for match in _SSN.finditer(text):
+        for match in _SSN_STARTS.finditer(text):
             bare = match["area"] is None
             prefix = "bare_" if bare else ""
             if not is_valid_ssn(match[prefix + "area"], match[prefix + "group"], match[prefix + "serial"]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from redaction import IdentifierKind, Pseudonymizer, PseudonymKey
 from redaction.errors import PseudonymKeyError, RedactionError
 from redaction.normalize import normalize
+from redaction.pseudonym import base32_40
 
 TOKEN = re.compile(r"^\[[A-Z][A-Z0-9_]{0,15}:[A-Z2-7]{4}-[A-Z2-7]{4}\]$")
 SECRET = bytes(range(32))
@@ -124,3 +127,9 @@ def test_digest_is_keyed_hex_and_stable(keyed: Pseudonymizer) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", digest)
     assert digest == keyed.digest(b"ISA*00*...~")
     assert digest != keyed.digest(b"ISA*00*..~")
+
+
+def test_base32_40_is_the_standard_encoding_of_five_bytes() -> None:
+    samples = [bytes(5), b"\xff" * 5, *(os.urandom(32) for _ in range(2000))]
+    for data in samples:
+        assert base32_40(data) == base64.b32encode(data[:5]).decode("ascii")
