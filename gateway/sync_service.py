@@ -123,12 +123,28 @@ class SyncService:
 
     def dataflow_node(self) -> FlowPart:
         """Ticket links (ids, states, times) and the status/write-back flows."""
-        from gateway.dataflow import IN_PROCESS, METADATA, FlowEdge, FlowNode, FlowPart
+        from gateway.dataflow import IN_PROCESS, METADATA, PHI_FREE, FlowEdge, FlowNode, FlowPart
 
-        node = FlowNode(
-            "ticket-links", "store", "ticket links (remote ids, states, times)", at_rest="no PHI stored"
-        )
-        return FlowPart([node], [FlowEdge("lifecycle", "ticket-links", METADATA, IN_PROCESS)])
+        nodes = [
+            FlowNode(
+                "ticket_links", "store", "ticket links (remote ids, states, times)", at_rest="no PHI stored"
+            ),
+            FlowNode("ticket_status", "source", "ticketing systems' status (signed callbacks, Redmine poll)"),
+        ]
+        edges = [
+            FlowEdge("spool", "ticket_links", METADATA, IN_PROCESS),
+            FlowEdge("ticket_status", "ticket_links", METADATA, "HTTPS, HMAC or sink token"),
+            FlowEdge("ticket_links", "audit", METADATA, IN_PROCESS),
+        ]
+        for target in self._runtime.settings.sync.writeback:
+            node_id = "writeback_" + "".join(c if c.isalnum() else "_" for c in target.name)
+            nodes.append(
+                FlowNode(
+                    node_id, "sink", f"write-back {target.name} ({target.kind})", at_rest="remote system"
+                )
+            )
+            edges.append(FlowEdge("spool", node_id, PHI_FREE + " (ids and codes)", "HTTPS"))
+        return FlowPart(nodes, edges)
 
 
 def sync_service_of(runtime: Runtime) -> SyncService | None:

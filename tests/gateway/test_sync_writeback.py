@@ -21,6 +21,7 @@ from testkit import canary_event, find_canaries
 from fallback.cerner_events_sink import CernerEventsSink
 from fallback.errors import TransientDeliveryError
 from gateway.app import create_app
+from gateway.dataflow import build_dataflow
 from gateway.runtime import Runtime
 from gateway.settings import Settings, get_settings
 from gateway.sync_service import sync_service_of
@@ -184,3 +185,10 @@ def test_token_is_cached_and_fetched_again_once_on_401() -> None:
             await sink.aclose()
 
     asyncio.run(main())
+
+
+def test_the_dataflow_shows_ticket_links_and_the_write_back_target(writeback_settings: Settings) -> None:
+    flow = build_dataflow(Runtime.build(writeback_settings))
+    ids = {node.id for node in flow.nodes}
+    assert {"ticket_links", "ticket_status", "writeback_cerner_events"} <= ids
+    assert all(edge.source in ids and edge.target in ids for edge in flow.edges)
