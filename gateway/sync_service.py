@@ -1,6 +1,7 @@
 """`SyncService`: wires two-way sync into a running gateway (section ``sync``, off by default).
 
-Built by `Runtime.build` when ``sync.enabled``: the ticket link store (in the spool's SQLite file),
+Built by `Runtime.build` when ``sync.enabled``: the ticket link store (in the spool's SQLite file,
+or in the PostgreSQL spool database with ``spool.backend: postgresql``),
 the `StatusSync`, the settlement hook that records remote ids (``runtime.settled_hook``), one
 `RedminePoller` per ``redmine`` sink, and one sink plus delivery worker per write-back target, so
 write-backs use the spool's retry and dead-letter machinery like tickets do.
@@ -24,7 +25,7 @@ from gateway.lifecycle_flow import LifecycleGate
 from gateway.redmine_poller import RedminePoller
 from gateway.sync_settings import WritebackTarget
 from gateway.sync_status import StatusSync
-from gateway.ticket_links import TicketLinkStore
+from gateway.ticket_links import TicketLinks, TicketLinkStore
 
 if TYPE_CHECKING:
     from gateway.dataflow import FlowPart
@@ -51,7 +52,11 @@ class SyncService:
         from gateway.runtime import build_sealer
 
         settings = runtime.settings
-        self.links = TicketLinkStore(settings.spool_file)
+        self.links: TicketLinks = TicketLinkStore(settings.spool_file)
+        if settings.spool.backend == "postgresql" and settings.spool.dsn is not None:
+            from gateway.ticket_links_postgres import PostgresTicketLinkStore
+
+            self.links = PostgresTicketLinkStore(resolve_secret(settings.spool.dsn))
         self.sync = StatusSync(
             settings.sync,
             self.links,

@@ -26,7 +26,7 @@ from gateway.audit import AuditEntry, AuditLog, DetailValue
 from gateway.lifecycle_flow import LifecycleGate
 from gateway.metrics import GatewayMetrics
 from gateway.sync_settings import DEFAULT_STATES, RemoteState, SyncSettings
-from gateway.ticket_links import TicketLink, TicketLinkStore
+from gateway.ticket_links import TicketLink, TicketLinks
 from normalizers.draft import TicketDraft
 from normalizers.lifecycle import TicketState
 from normalizers.payload import Code, Lifecycle, LifecycleKind, Payer, SourceFormat, SourceInfo
@@ -68,7 +68,7 @@ class StatusSync:
     def __init__(
         self,
         settings: SyncSettings,
-        links: TicketLinkStore,
+        links: TicketLinks,
         *,
         audit: AuditLog,
         metrics: GatewayMetrics,

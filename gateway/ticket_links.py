@@ -11,14 +11,15 @@ Rows hold ids, codes, the category, the payer id and the tier: no PHI.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from fallback.errors import SpoolUnavailable, translate_sqlite_error
 
@@ -65,6 +66,40 @@ class TicketLink:
     facts: dict[str, object] = field(default_factory=dict)
 
 
+def moved(link: TicketLink, state: str, at: datetime) -> TicketLink:
+    """``link`` in ``state`` at ``at``: the first acknowledgement and the latest resolve are kept;
+    a reopen clears the resolve time."""
+    acked = at if state == "acknowledged" and link.acknowledged_at is None else link.acknowledged_at
+    resolved = at if state == "resolved" else (None if state == "reopened" else link.resolved_at)
+    return dataclasses.replace(link, state=state, acknowledged_at=acked, resolved_at=resolved)
+
+
+class TicketLinks(Protocol):
+    """What two-way sync needs from a link store (SQLite here, PostgreSQL in
+    `gateway.ticket_links_postgres`); ``tests/gateway/test_ticket_links.py`` runs on both."""
+
+    async def record_delivery(
+        self, sink: str, ticket_id: str, *, fingerprint: str, remote_id: str | None, at: datetime,
+        facts: dict[str, object],
+    ) -> bool: ...  # fmt: skip
+
+    async def by_remote(self, sink: str, remote_id: str) -> TicketLink | None: ...
+
+    async def by_ticket(self, sink: str, ticket_id: str) -> TicketLink | None: ...
+
+    async def set_state(self, link: TicketLink, state: str, at: datetime) -> TicketLink: ...
+
+    async def claim_nonce(self, sink: str, event_id: str, now: datetime, keep: timedelta) -> bool: ...
+
+    async def release_nonce(self, sink: str, event_id: str) -> None: ...
+
+    async def cursor(self, name: str) -> str | None: ...
+
+    async def set_cursor(self, name: str, value: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 def _micros(value: datetime) -> int:
     return int(value.timestamp() * 1_000_000)
 
@@ -73,7 +108,8 @@ def _when(value: object) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(int(str(value)) / 1_000_000, UTC)
 
 
-def _row(row: tuple[object, ...]) -> TicketLink:
+def row_link(row: Sequence[object]) -> TicketLink:
+    """A link from a row of ``_COLUMNS`` (times as epoch microseconds, facts as JSON text)."""
     sink, ticket, fp, remote, state, created, acked, resolved, facts = row
     created_at = _when(created)
     assert created_at is not None
@@ -154,7 +190,7 @@ class TicketLinkStore:
                 "ORDER BY created_at DESC LIMIT 1",
                 (sink, remote_id),
             ).fetchone()
-            return None if row is None else _row(row)
+            return None if row is None else row_link(row)
 
         return await self._run(work)
 
@@ -166,21 +202,14 @@ class TicketLinkStore:
                 f"SELECT {_COLUMNS} FROM ticket_links WHERE sink = ? AND ticket_id = ?",  # noqa: S608
                 (sink, ticket_id),
             ).fetchone()
-            return None if row is None else _row(row)
+            return None if row is None else row_link(row)
 
         return await self._run(work)
 
     async def set_state(self, link: TicketLink, state: str, at: datetime) -> TicketLink:
-        """Move ``link`` to ``state`` at ``at``: the first acknowledgement and the latest resolve
-        are kept; a reopen clears the resolve time. Returns the updated link."""
-        acked = link.acknowledged_at
-        resolved = link.resolved_at
-        if state == "acknowledged" and acked is None:
-            acked = at
-        if state == "resolved":
-            resolved = at
-        if state == "reopened":
-            resolved = None
+        """Move ``link`` to ``state`` at ``at`` (see `moved`). Returns the updated link."""
+        updated = moved(link, state, at)
+        acked, resolved = updated.acknowledged_at, updated.resolved_at
 
         def work(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -196,10 +225,7 @@ class TicketLinkStore:
             )
 
         await self._run(work)
-        return TicketLink(
-            link.sink, link.ticket_id, link.fingerprint, link.remote_id, state, link.created_at, acked,
-            resolved, link.facts,
-        )  # fmt: skip
+        return updated
 
     async def claim_nonce(self, sink: str, event_id: str, now: datetime, keep: timedelta) -> bool:
         """Durably remember ``event_id`` of ``sink``; False when it was seen before (a replay).
@@ -252,4 +278,4 @@ class TicketLinkStore:
         await asyncio.to_thread(work)
 
 
-__all__ = ["TicketLink", "TicketLinkStore"]
+__all__ = ["TicketLink", "TicketLinkStore", "TicketLinks", "moved", "row_link"]

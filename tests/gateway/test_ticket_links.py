@@ -1,19 +1,38 @@
-"""`TicketLinkStore`: links by remote id, first-acknowledged and resolve times, nonces, cursors."""
+"""The ticket link stores (SQLite and PostgreSQL, one contract): links by remote id,
+first-acknowledged and resolve times, nonces, cursors, durable across a reopen."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gateway.ticket_links import TicketLinkStore
+import pytest
+from pgserver import PgServer
+
+from gateway.ticket_links import TicketLinks, TicketLinkStore
+from gateway.ticket_links_postgres import PostgresTicketLinkStore
+
+_DATABASES = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], TicketLinks]:
+    if request.param == "sqlite":
+        return lambda: TicketLinkStore(tmp_path / "spool.db")
+    postgres: PgServer = request.getfixturevalue("postgres")
+    dsn = postgres.create_database(f"links_{next(_DATABASES)}")
+    return lambda: PostgresTicketLinkStore(dsn)
+
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-def test_links_states_times_nonces_and_cursors(tmp_path: Path) -> None:
+def test_links_states_times_nonces_and_cursors(make_store: Callable[[], TicketLinks]) -> None:
     async def main() -> None:
-        store = TicketLinkStore(tmp_path / "spool.db")
+        store = make_store()
         facts: dict[str, object] = {"category": "c", "tier": 1}
         assert await store.record_delivery(
             "jira", "tkt_1", fingerprint="fp_1", remote_id=None, at=T0, facts=facts
@@ -44,7 +63,7 @@ def test_links_states_times_nonces_and_cursors(tmp_path: Path) -> None:
         assert await store.cursor("redmine:r") is None
         await store.set_cursor("redmine:r", "2026-01-05T09:00:00Z")
         await store.aclose()
-        reopened_store = TicketLinkStore(tmp_path / "spool.db")  # durable across restarts
+        reopened_store = make_store()  # durable across restarts
         assert await reopened_store.cursor("redmine:r") == "2026-01-05T09:00:00Z"
         assert (await reopened_store.by_ticket("jira", "tkt_1")) is not None
         await reopened_store.aclose()
