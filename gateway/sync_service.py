@@ -16,6 +16,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from fallback.cerner_events_sink import CernerEventsSink
+from fallback.mllp_writeback_sink import MllpWritebackSink
 from fallback.sink import Sink
 from fallback.webhook_sink import WebhookSink
 from fallback.worker import DeliveryWorker
@@ -34,6 +35,13 @@ if TYPE_CHECKING:
 
 def writeback_sink(target: WritebackTarget) -> Sink:
     """The (unopened) sink of one write-back target."""
+    if target.kind == "hl7":
+        assert target.host and target.port
+        return MllpWritebackSink(
+            target.host, target.port, name=target.name, receiving_app=target.receiving_app,
+            receiving_facility=target.receiving_facility, tls=target.tls,
+        )  # fmt: skip
+    assert target.url is not None
     if target.kind == "cerner":
         assert target.tenant and target.token_url and target.client_id and target.client_secret
         return CernerEventsSink(

@@ -88,14 +88,15 @@ def _resolved_only() -> list[WritebackOn]:
 
 class WritebackTarget(BaseModel):
     """One write-back target: ``cerner`` (Revenue Cycle Events API with its own client-credentials
-    token) or ``webhook`` (the signed webhook of `fallback.webhook_sink`)."""
+    token), ``webhook`` (the signed webhook of `fallback.webhook_sink`) or ``hl7`` (an HL7 v2
+    message over MLLP, `fallback.mllp_writeback_sink`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,40}$")]
-    kind: Literal["cerner", "webhook"]
-    url: str = Field(
-        description="cerner: the API base URL; webhook: the endpoint (https; http only loopback)."
+    kind: Literal["cerner", "webhook", "hl7"]
+    url: str | None = Field(
+        None, description="cerner: the API base URL; webhook: the endpoint (https; http only loopback)."
     )
     on: list[WritebackOn] = Field(
         default_factory=_resolved_only, description="Which status changes are written back."
@@ -106,6 +107,11 @@ class WritebackTarget(BaseModel):
     client_secret: SecretRef | None = Field(None, description="cerner: the system account's secret.")
     scope: str | None = Field(None, description="cerner: scope to request, if any.")
     secrets: list[SecretRef] = Field(default_factory=list, description="webhook: signing secrets.")
+    host: str | None = Field(None, description="hl7: the MLLP receiver's host.")
+    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(None, description="hl7: the MLLP port.")
+    tls: bool = Field(False, description="hl7: MLLP over TLS (server certificate verified).")
+    receiving_app: str = Field("RCM", description="hl7: MSH-5.")
+    receiving_facility: str = Field("", description="hl7: MSH-6.")
 
     @field_validator("url", "token_url")
     @classmethod
@@ -116,9 +122,11 @@ class WritebackTarget(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> WritebackTarget:
-        need = (
-            ("tenant", "token_url", "client_id", "client_secret") if self.kind == "cerner" else ("secrets",)
-        )
+        need = {
+            "cerner": ("url", "tenant", "token_url", "client_id", "client_secret"),
+            "webhook": ("url", "secrets"),
+            "hl7": ("host", "port"),
+        }[self.kind]
         missing = [name for name in need if not getattr(self, name)]
         if missing:
             raise ValueError(f"write-back {self.name!r} ({self.kind}) needs {', '.join(missing)}")
