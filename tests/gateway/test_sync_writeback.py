@@ -192,3 +192,55 @@ def test_the_dataflow_shows_ticket_links_and_the_write_back_target(writeback_set
     ids = {node.id for node in flow.nodes}
     assert {"ticket_links", "ticket_status", "writeback_cerner_events"} <= ids
     assert all(edge.source in ids and edge.target in ids for edge in flow.edges)
+
+
+def test_acknowledge_is_written_back_only_to_targets_that_ask_for_it(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_HOOK", HOOK_TOKEN)
+    monkeypatch.setenv("T_WB_SECRET", "whsec_" + "c2VjcmV0LXNpZ25pbmcta2V5LTMyLWJ5dGVzLWxvbmch")
+    monkeypatch.setenv("T_CERNER_SECRET", "system-account-secret")
+    sync = {
+        "enabled": True,
+        "sinks": {"file": {"shape": "generic", "auth": {"type": "token", "secret": "env:T_HOOK"}}},
+        "writeback": [
+            {"name": "rcm-hook", "kind": "webhook", "url": "https://rcm.example/hooks",
+             "secrets": ["env:T_WB_SECRET"], "on": ["acknowledged", "resolved"]},
+            {"name": "cerner-events", "kind": "cerner", "url": CERNER, "tenant": "t-1",
+             "token_url": TOKEN_URL, "client_id": "rcmgw-system", "client_secret": "env:T_CERNER_SECRET"},
+        ],
+    }  # fmt: skip
+    config = get_settings(home=home, sync=sync, delivery_poll_interval=0.05)
+    runtime = Runtime.build(config)
+    with respx.mock(assert_all_called=False) as mock:
+        hook = mock.post("https://rcm.example/hooks").mock(return_value=httpx.Response(200, json={}))
+        cerner = FakeCerner(mock)
+        with TestClient(create_app(config, runtime)) as client:
+            headers = {"Authorization": f"Bearer {runtime.issuer.mint('writer', ['events:write'])}"}
+            r = client.post("/v1/events", json=canary_event("wb-ack", distinct=True), headers=headers)
+            ticket_id, fingerprint = r.json()["ticket_id"], r.json()["fingerprint"]
+            service = sync_service_of(runtime)
+            assert service is not None
+            asyncio.run(
+                service.links.record_delivery(
+                    "file",
+                    ticket_id,
+                    fingerprint=fingerprint,
+                    remote_id="F-2",
+                    at=datetime.now(UTC),
+                    facts={},
+                )
+            )
+            r = client.post(
+                "/v1/sinks/file/callback",
+                json={"remote_id": "F-2", "status": "acknowledged"},
+                headers={"Authorization": f"Bearer {HOOK_TOKEN}", "X-Rcmgw-Timestamp": str(int(time.time()))},
+            )
+            assert r.status_code == 202, r.text
+            wait_until(lambda: hook.call_count == 1, 30, "the acknowledged write-back webhook")
+    request = hook.calls[0].request
+    assert request.headers["webhook-signature"].startswith("v1,")
+    body = json.loads(request.content)
+    assert body["lifecycle"]["of"] == ticket_id and body["source"]["control_ids"]["status"] == "acknowledged"
+    assert find_canaries(request.content) == []
+    assert cerner.events == []  # cerner asked for resolves only
