@@ -35,6 +35,8 @@ CALLBACK_PATHS = frozenset({"/v1/sinks/{name}/callback"})
 
 
 async def _reject(runtime: Runtime, sink: str, error: CallbackRejected) -> CallbackRejected:
+    if sink not in runtime.settings.sync.sinks:
+        sink = "unknown"  # the path is caller-controlled: only configured names are recorded
     await runtime.audit.record(
         "sync.callback_rejected", actor=f"sink:{sink[:40]}", outcome="rejected", reason=error.reason
     )
