@@ -27,7 +27,7 @@ from fallback.memory_sink import MemorySink
 from fallback.spool import PutRequest
 from fallback.worker import DeliveryWorker
 from gateway.audit import SqliteAuditLog
-from gateway.delivery_wiring import _chain, audit_hook
+from gateway.delivery_wiring import audit_hook, chain_hooks
 from gateway.keys import load_or_create_keys
 from gateway.metrics import GatewayMetrics
 from gateway.runtime import build_sealer
@@ -54,7 +54,7 @@ async def drain(root: Path, n: int, *, with_sync: bool) -> tuple[float, StatusSy
             SyncSettings(enabled=True), TicketLinkStore(root / "spool.db"), audit=audit,
             metrics=GatewayMetrics(), spool=spool, sealer=build_sealer(keys), sink_kinds={"mem": "generic"},
         )  # fmt: skip
-        hook = _chain(hook, sync.record_settled)
+        hook = chain_hooks(hook, sync.record_settled)
     sink = MemorySink("mem")
     await sink.open()
     worker = DeliveryWorker(spool, sink, policy=RetryPolicy(), owner="bench", batch_size=200, on_settled=hook)

@@ -142,10 +142,12 @@ def audit_hook(audit: AuditLog) -> Callable[[LeasedEntry, Outcome], Awaitable[No
     return hook
 
 
-def _chain(
+def chain_hooks(
     first: Callable[[LeasedEntry, Outcome], Awaitable[None]],
     then: Callable[[LeasedEntry, Outcome], Awaitable[None]],
 ) -> Callable[[LeasedEntry, Outcome], Awaitable[None]]:
+    """One settlement hook that awaits ``first``, then ``then`` (two-way sync's link recording)."""
+
     async def hook(entry: LeasedEntry, outcome: Outcome) -> None:
         await first(entry, outcome)
         await then(entry, outcome)
@@ -167,7 +169,7 @@ def build_worker(
     config = next((c for c in settings.sinks if c.name == sink.name), None)
     limiter = RateLimiter(rate_limit(config.rate_limit)) if config and config.rate_limit else None
     breaker = CircuitBreaker() if config is None or config.circuit_breaker else None
-    hook = audit_hook(audit) if also is None else _chain(audit_hook(audit), also)
+    hook = audit_hook(audit) if also is None else chain_hooks(audit_hook(audit), also)
     return DeliveryWorker(
         spool,
         sink,
@@ -182,4 +184,13 @@ def build_worker(
     )
 
 
-__all__ = ["Spool", "audit_hook", "build_sink", "build_sinks", "build_spool", "build_worker", "retry_policy"]
+__all__ = [
+    "Spool",
+    "audit_hook",
+    "build_sink",
+    "build_sinks",
+    "build_spool",
+    "build_worker",
+    "chain_hooks",
+    "retry_policy",
+]
