@@ -184,13 +184,4 @@ def build_worker(
     )
 
 
-__all__ = [
-    "Spool",
-    "audit_hook",
-    "build_sink",
-    "build_sinks",
-    "build_spool",
-    "build_worker",
-    "chain_hooks",
-    "retry_policy",
-]
+__all__ = ["Spool", "audit_hook", "build_sink", "build_sinks", "build_spool", "build_worker", "retry_policy"]
