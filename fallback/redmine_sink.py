@@ -8,7 +8,11 @@ before it creates: the issue custom field ``external_id_field`` holds the ticket
 * an issue exists and already mentions this ticket id (in its description or a note): duplicate,
   nothing is written (a retry or replay);
 * an issue exists for the fingerprint but not this ticket: a note records the recurrence (a comment
-  instead of a second issue).
+  instead of a second issue);
+* the ticket ``follows`` a resolved ticket of the same fingerprint (a repeat after resolve, see
+  docs/two-way-sync.md): a NEW issue is created whose description names the old ticket and issue,
+  with a ``relates`` relation to the old issue. The search takes the newest issue of the
+  fingerprint, so later updates go to the new issue.
 
 A crash between "create" and "settle" is covered by the search: the next attempt finds the issue.
 Two gateway nodes creating the SAME fingerprint at the same instant can still race (Redmine has no
@@ -18,6 +22,7 @@ one problem at once.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import httpx
@@ -25,7 +30,7 @@ import httpx
 from fallback.errors import PermanentDeliveryError
 from fallback.http_sink import HttpSink
 from fallback.sink import DeliveryReceipt
-from fallback.ticketing_sink import ticket_text
+from fallback.ticketing_sink import follows, ticket_text
 from normalizers.sealed import SealedTicket
 
 
@@ -61,15 +66,23 @@ class RedmineSink(HttpSink):
             issue_id = str(found["id"])
             if await self._mentions(issue_id, idempotency_key, str(found.get("description") or "")):
                 return DeliveryReceipt(remote_id=issue_id, duplicate=True)
+            if follows(ticket) is not None:
+                return await self._create(ticket, previous=issue_id)
             note = f"Seen again: {ticket.payload.summary}\n\nrcm-gateway ticket: {idempotency_key}"
             await self._call(
                 "PUT", f"/issues/{issue_id}.json", json={"issue": {"notes": note}}, headers=self._headers
             )
             return DeliveryReceipt(remote_id=issue_id, duplicate=False)
+        return await self._create(ticket)
+
+    async def _create(self, ticket: SealedTicket, previous: str | None = None) -> DeliveryReceipt:
+        description = ticket_text(ticket)
+        if previous is not None:
+            description += f"\nfollows Redmine issue #{previous}"
         issue: dict[str, Any] = {
             "project_id": self._project,
             "subject": ticket.payload.summary[:255],
-            "description": ticket_text(ticket),
+            "description": description,
             "custom_fields": [{"id": self._field, "value": ticket.fingerprint}],
         }
         if self._tracker_id is not None:
@@ -81,9 +94,17 @@ class RedmineSink(HttpSink):
             ]
         response = await self._call("POST", "/issues.json", json={"issue": issue}, headers=self._headers)
         try:
-            return DeliveryReceipt(remote_id=str(response.json()["issue"]["id"]), duplicate=False)
+            created = str(response.json()["issue"]["id"])
         except (ValueError, KeyError, TypeError):
             raise PermanentDeliveryError(f"{self.name}: unexpected create response") from None
+        if previous is not None:
+            relation = {"relation": {"issue_to_id": int(previous), "relation_type": "relates"}}
+            # the description names the old issue: a refused relation loses no ticket
+            with contextlib.suppress(PermanentDeliveryError):
+                await self._call(
+                    "POST", f"/issues/{created}/relations.json", json=relation, headers=self._headers
+                )
+        return DeliveryReceipt(remote_id=created, duplicate=False)
 
     async def _find(self, fingerprint: str) -> dict[str, Any] | None:
         response = await self._call(
@@ -93,7 +114,7 @@ class RedmineSink(HttpSink):
                 "project_id": self._project,
                 f"cf_{self._field}": fingerprint,
                 "status_id": "*",
-                "sort": "id",
+                "sort": "id:desc",
                 "limit": 1,
             },
             headers=self._headers,

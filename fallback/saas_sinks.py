@@ -61,7 +61,7 @@ class JiraSink(TicketingSink):
         self.min_write_interval = min_write_interval
 
     async def find(self, fingerprint: str) -> str | None:
-        jql = f'project = "{self._project}" AND labels = "rcm-{fingerprint}" ORDER BY created ASC'
+        jql = f'project = "{self._project}" AND labels = "rcm-{fingerprint}" ORDER BY created DESC'
         r = await self._call(
             "GET", "/rest/api/3/search/jql",
             params={"jql": jql, "maxResults": 1, "fields": "key"}, auth=self._auth,
@@ -186,7 +186,7 @@ class ZendeskSink(TicketingSink):
             "GET", "/api/v2/tickets.json", params={"external_id": fingerprint}, auth=self._auth
         )
         tickets = _json(self.name, r).get("tickets") or []
-        return str(tickets[0]["id"]) if tickets else None
+        return str(max(tickets, key=lambda t: int(t["id"]))["id"]) if tickets else None  # the newest
 
     async def mentions(self, remote_id: str, ticket_id: str) -> bool:
         r = await self._call("GET", f"/api/v2/tickets/{remote_id}/comments.json", auth=self._auth)

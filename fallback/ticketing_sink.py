@@ -6,6 +6,8 @@ whether a remote ticket already ``mentions`` a gateway ticket id (its text or co
 
 * found and already mentions this ticket id -> duplicate (a retry or replay): nothing written;
 * found -> a comment records the recurrence (no second ticket);
+* found, but the ticket ``follows`` a resolved one (a repeat after resolve) -> create a new one,
+  whose text names the old ticket id;
 * not found -> create, then attach the redacted evidence excerpt where the backend supports it.
 
 ``min_write_interval`` spaces two writes to the same remote ticket (Jira asks for it).
@@ -34,7 +36,15 @@ def ticket_text(ticket: SealedTicket) -> str:
     if p.description:
         lines += ["", p.description]
     lines += ["", f"rcm-gateway ticket: {p.id}", f"fingerprint: {p.fingerprint}"]
+    if p.lifecycle is not None and p.lifecycle.follows:
+        lines.append(f"follows rcm-gateway ticket: {p.lifecycle.follows} (resolved earlier)")
     return "\n".join(lines)
+
+
+def follows(ticket: SealedTicket) -> str | None:
+    """The resolved ticket a new ticket of the same problem follows (a repeat after resolve)."""
+    mark = ticket.payload.lifecycle
+    return mark.follows if mark is not None else None
 
 
 def recurrence_text(ticket: SealedTicket) -> str:
@@ -58,9 +68,14 @@ class TicketingSink(HttpSink):
         if found is not None:
             if await self.mentions(found, idempotency_key):
                 return DeliveryReceipt(remote_id=found, duplicate=True)
+            if follows(ticket) is not None:  # the old remote ticket was resolved: a new one links it
+                return await self._create(ticket)
             await self._space(found)
             await self.comment(found, ticket)
             return DeliveryReceipt(remote_id=found, duplicate=False)
+        return await self._create(ticket)
+
+    async def _create(self, ticket: SealedTicket) -> DeliveryReceipt:
         remote_id = await self.create(ticket)
         if ticket.payload.evidence:
             await self._space(remote_id)
@@ -97,4 +112,4 @@ class TicketingSink(HttpSink):
         return
 
 
-__all__ = ["TicketingSink", "recurrence_text", "ticket_text"]
+__all__ = ["TicketingSink", "follows", "recurrence_text", "ticket_text"]

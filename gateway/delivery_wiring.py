@@ -142,6 +142,19 @@ def audit_hook(audit: AuditLog) -> Callable[[LeasedEntry, Outcome], Awaitable[No
     return hook
 
 
+def chain_hooks(
+    first: Callable[[LeasedEntry, Outcome], Awaitable[None]],
+    then: Callable[[LeasedEntry, Outcome], Awaitable[None]],
+) -> Callable[[LeasedEntry, Outcome], Awaitable[None]]:
+    """One settlement hook that awaits ``first``, then ``then`` (two-way sync's link recording)."""
+
+    async def hook(entry: LeasedEntry, outcome: Outcome) -> None:
+        await first(entry, outcome)
+        await then(entry, outcome)
+
+    return hook
+
+
 def build_worker(
     settings: Settings,
     spool: SpoolBackend,
@@ -150,11 +163,13 @@ def build_worker(
     audit: AuditLog,
     *,
     metrics: GatewayMetrics | None = None,
+    also: Callable[[LeasedEntry, Outcome], Awaitable[None]] | None = None,
 ) -> DeliveryWorker:
     """A delivery worker for ``sink`` with its circuit breaker, rate limit and audit hook."""
     config = next((c for c in settings.sinks if c.name == sink.name), None)
     limiter = RateLimiter(rate_limit(config.rate_limit)) if config and config.rate_limit else None
     breaker = CircuitBreaker() if config is None or config.circuit_breaker else None
+    hook = audit_hook(audit) if also is None else chain_hooks(audit_hook(audit), also)
     return DeliveryWorker(
         spool,
         sink,
@@ -164,7 +179,7 @@ def build_worker(
         lease_for=timedelta(seconds=settings.spool.lease_seconds),
         breaker=breaker,
         limiter=limiter,
-        on_settled=audit_hook(audit) if metrics is None else metrics.settled_hook(audit_hook(audit)),
+        on_settled=hook if metrics is None else metrics.settled_hook(hook),
         concurrency=config.concurrency if config else 1,
     )
 

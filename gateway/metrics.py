@@ -35,6 +35,19 @@ AGE_STATES = (EntryState.PENDING, EntryState.LEASED, EntryState.DEAD)
 """The states whose oldest entry's age is reported (delivered entries are history, not backlog)."""
 
 DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+TICKET_AGE_BUCKETS = (
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    4 * 3600,
+    8 * 3600,
+    24 * 3600,
+    3 * 86400,
+    7 * 86400,
+    30 * 86400,
+)
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -101,6 +114,22 @@ class GatewayMetrics:
         self.acks = Counter("rcmgw_mllp_acks", "MLLP ACK messages by MSA-1 code.", ["code"], registry=reg)
         self.sink_names: tuple[str, ...] = ()
         self.intake = MinuteTally()  # per-minute view for the console overview
+        self.time_to_acknowledge = Histogram(
+            "rcmgw_ticket_time_to_acknowledge_seconds",
+            "Time from a ticket's delivery to its first acknowledgement in the ticketing system.",
+            ["category", "payer", "tier"],
+            buckets=TICKET_AGE_BUCKETS,
+            registry=reg,
+        )
+        self.time_to_resolve = Histogram(
+            "rcmgw_ticket_time_to_resolve_seconds",
+            "Time from a ticket's delivery to its resolution (in the ticketing system or by evidence).",
+            ["category", "payer", "tier"],
+            buckets=TICKET_AGE_BUCKETS,
+            registry=reg,
+        )
+        self.label_cap = 50
+        self._label_values: dict[str, set[str]] = {"category": set(), "payer": set()}
 
     # -- ingest -------------------------------------------------------------------------------
     def record(self, source_format: str, result: str) -> None:
@@ -147,6 +176,23 @@ class GatewayMetrics:
 
     def _sink(self, name: str) -> str:
         return name if not self.sink_names or name in self.sink_names else OTHER
+
+    # -- two-way sync -------------------------------------------------------------------------
+    def ticket_timing(self, what: str, seconds: float, category: str, payer: str | None, tier: int) -> None:
+        """Observe a ticket's time to ``acknowledge`` or ``resolve``. Category and payer labels are
+        capped at ``label_cap`` distinct values each (later ones count as ``other``)."""
+        histogram = self.time_to_acknowledge if what == "acknowledge" else self.time_to_resolve
+        labels = (self._capped("category", category), self._capped("payer", payer or "none"), str(tier))
+        histogram.labels(*labels).observe(max(0.0, seconds))
+
+    def _capped(self, label: str, value: str) -> str:
+        seen = self._label_values[label]
+        if value in seen:
+            return value
+        if len(seen) >= self.label_cap or len(value) > 64:
+            return OTHER
+        seen.add(value)
+        return value
 
     # -- MLLP ---------------------------------------------------------------------------------
     def acked(self, codes: Sequence[str], seconds: float) -> None:

@@ -17,7 +17,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.errors import InputRejected, InputTooLarge, UnsupportedInput
 from fallback.errors import SpoolError
-from gateway.auth.errors import AuthenticationFailed, CsrfRejected, ScopeDenied
+from gateway.auth.errors import (
+    AuthenticationFailed,
+    CallbackRejected,
+    CallbackReplayed,
+    CsrfRejected,
+    ScopeDenied,
+)
 from gateway.pipeline import RecordQuarantined
 
 PROBLEM_JSON = "application/problem+json"
@@ -113,6 +119,16 @@ async def _csrf_rejected(request: Request, error: Exception) -> JSONResponse:
     return problem(request, 403, "auth.csrf", "Forbidden", "this request needs the session's CSRF token")
 
 
+async def _callback_rejected(request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, CallbackReplayed):
+        return problem(
+            request, 409, error.code, "Replayed callback", "this callback event was already accepted"
+        )
+    return problem(
+        request, 401, "auth.callback", "Unauthorized", "the callback signature or token is not valid"
+    )
+
+
 async def _spool_unavailable(request: Request, error: Exception) -> JSONResponse:
     log.error(
         "spool unavailable",
@@ -173,6 +189,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthenticationFailed, _auth_failed)
     app.add_exception_handler(ScopeDenied, _scope_denied)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
+    app.add_exception_handler(CallbackRejected, _callback_rejected)
     app.add_exception_handler(SpoolError, _spool_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from fallback.cipher import PayloadCipher
 from fallback.sink import Sink
-from fallback.worker import DeliveryWorker
+from fallback.worker import DeliveryWorker, SettledHook
 from gateway.audit import AuditLog
 from gateway.audit_postgres import build_audit_log
 from gateway.auth.services import SecurityServices
@@ -95,6 +95,7 @@ class Runtime:
     vault: ReidentificationVault | None = None
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     anomaly_feed: AnomalyFeed | None = None  # shown by the console's anomalies page
+    settled_hook: SettledHook | None = None  # also awaited after each settlement (two-way sync)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -170,6 +171,10 @@ class Runtime:
             from gateway.sftp_service import sftp_from_runtime
 
             runtime.services.append(sftp_from_runtime(runtime))
+        if settings.sync.enabled:
+            from gateway.sync_service import SyncService
+
+            runtime.services.append(SyncService(runtime, lifecycle))
         return runtime
 
     def notify(self) -> None:
@@ -201,7 +206,13 @@ class Runtime:
         for sink in self.sinks.values():
             await sink.open()
             worker = build_worker(
-                self.settings, self.spool, sink, f"{owner}:{sink.name}", self.audit, metrics=self.metrics
+                self.settings,
+                self.spool,
+                sink,
+                f"{owner}:{sink.name}",
+                self.audit,
+                metrics=self.metrics,
+                also=self.settled_hook,
             )
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(self._stop), name=f"deliver-{sink.name}"))

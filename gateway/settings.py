@@ -31,6 +31,7 @@ from gateway.mllp_settings import MllpSettings
 from gateway.redaction_settings import RedactionSettings
 from gateway.retention import RetentionSettings
 from gateway.rules_settings import LifecycleSettings, RulesSettings
+from gateway.sync_settings import SyncSettings
 from gateway.x12_settings import InboxSettings, SftpSettings, X12Settings
 
 ENV_PREFIX = "RCMGW_"
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     rules: RulesSettings = Field(default_factory=RulesSettings, description="Routing rules.")
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings, description="Dedup lifecycle.")
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus /metrics.")
+    sync: SyncSettings = Field(
+        default_factory=SyncSettings, description="Two-way sync with ticketing systems."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -10,7 +10,7 @@ One open ticket per fingerprint::
                                ``repeat_interval``; otherwise absorb: record, deliver nothing)
     OPEN   --evidence-> RESOLVED (deliver a RESOLVE update) when every claim that the ticket
                                stands for has been accepted (277CA) or paid (835)
-    RESOLVED --observe-> OPEN (a new ticket)
+    RESOLVED --observe-> OPEN (a new ticket whose mark ``follows`` the resolved one)
 
 Group-wait: the first occurrence opens its ticket at once (the spool has no delayed put), and a
 burst inside ``group_wait`` folds into it; the first update, carrying the burst's count and all
@@ -131,8 +131,11 @@ class Decision:
         return self.action is not Action.ABSORB
 
 
-def _mark(kind: LifecycleKind, state: FingerprintState, reason: str | None = None) -> Lifecycle:
+def _mark(
+    kind: LifecycleKind, state: FingerprintState, reason: str | None = None, follows: str | None = None
+) -> Lifecycle:
     return Lifecycle(
+        follows=follows,
         kind=kind,
         of=None if kind is LifecycleKind.OPEN else state.ticket_id,
         occurrences=state.occurrences,
@@ -164,7 +167,8 @@ def observe(state: FingerprintState | None, obs: Observation, policy: LifecycleP
     """What to do with one occurrence given the fingerprint's stored state."""
     if state is None or state.state is TicketState.RESOLVED:
         opened = open_state(obs)
-        return Decision(Action.OPEN, opened, _mark(LifecycleKind.OPEN, opened))
+        follows = state.ticket_id if state is not None and state.ticket_id != opened.ticket_id else None
+        return Decision(Action.OPEN, opened, _mark(LifecycleKind.OPEN, opened, follows=follows))
     if obs.dedup_key == state.opened_by:
         # The input that opened the ticket, delivered again (not acked before a crash): put the
         # same ticket again; the spool's dedup key makes that a no-op if it was committed.

@@ -7,8 +7,9 @@ Schema is committed at ``schemas/ticket-v1.json`` and a test fails when model an
 Versioning: ``schema_version`` is ``"1.MINOR"``. A minor version only *adds* optional fields with
 defaults, so every v1.0 payload is a valid v1.x payload; consumers that need the new fields check the
 minor number (1.1 added ``evidence`` and ``children``; 1.2 added ``subcategory``, ``owner``,
-``co_owner``, ``sla``, ``override`` and ``lifecycle``). Anything that renames, removes or
-changes the meaning of a field is version 2, with its own model and schema file beside this one.
+``co_owner``, ``sla``, ``override`` and ``lifecycle``; 1.3 added ``lifecycle.follows``). Anything
+that renames, removes or changes the meaning of a field is version 2, with its own model and
+schema file beside this one.
 
 Nothing in here may hold PHI. Subjects (patient, claim, account ...) appear only as pseudonym tokens
 made by the redactor (``[MRN:K7Q2-M9XD]``); free text fields hold redacted text only.
@@ -23,7 +24,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_MAJOR = 1
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 PSEUDONYM_PATTERN = r"^\[[A-Z][A-Z0-9_]{0,15}:[A-Z2-7]{4}-[A-Z2-7]{4}\]$"
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -150,6 +151,9 @@ class Lifecycle(_Frozen):
     first_seen: AwareDatetime | None = None
     last_seen: AwareDatetime | None = None
     reason: Annotated[str, StringConstraints(max_length=200)] | None = None
+    # 1.3: an ``open`` after the fingerprint's previous ticket was resolved names that ticket, so
+    # sinks create a new remote ticket that links the old one instead of commenting on it.
+    follows: Annotated[str, StringConstraints(pattern=r"^tkt_[0-9a-f]{32}$")] | None = None
 
 
 class TicketPayload(_Frozen):

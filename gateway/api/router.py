@@ -11,6 +11,7 @@ from gateway.api import oauth as oauth_api
 from gateway.api import saml as saml_api
 from gateway.api import security as security_api
 from gateway.api import spool as spool_api
+from gateway.api import sync as sync_api
 from gateway.api import tickets as tickets_api
 
 api_router = APIRouter()
@@ -28,3 +29,4 @@ api_router.include_router(x12.router)
 api_router.include_router(oauth_api.router)
 api_router.include_router(metrics_api.router)
 api_router.include_router(console_api.router)
+api_router.include_router(sync_api.router)

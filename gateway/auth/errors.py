@@ -5,7 +5,10 @@
     |   +-- SessionExpired (code "auth.failed")   HTTP 401: a session passed its idle/absolute timeout
     +-- ScopeDenied (code "auth.scope")           HTTP 403: a valid token without the route's scope
     +-- CsrfRejected (code "auth.csrf")           HTTP 403: a session request that changes state
-                                                  without the session's CSRF token
+    |                                             without the session's CSRF token
+    +-- CallbackRejected (code "auth.callback")   HTTP 401: a ticketing system's status callback
+        |                                         with a bad signature/token or a stale timestamp
+        +-- CallbackReplayed (code "auth.callback_replayed") HTTP 409: its event id was seen before
 
 ``reason`` is a short machine code (``missing``, ``malformed``, ``bad_signature``, ``expired``,
 ``not_yet_valid``, ``wrong_issuer``, ``wrong_audience``, ``wrong_type``, ``bad_algorithm``,
@@ -60,3 +63,17 @@ class CsrfRejected(AuthError):
 
     def __init__(self) -> None:
         super().__init__("csrf")
+
+
+class CallbackRejected(AuthError):
+    """A status callback (``POST /v1/sinks/{name}/callback``) is not authentic: no callback auth
+    configured for the sink, a missing or wrong signature or token, or a timestamp outside the
+    replay window."""
+
+    code = "auth.callback"
+
+
+class CallbackReplayed(CallbackRejected):
+    """A status callback carries an event id (nonce) that was already accepted: a replay."""
+
+    code = "auth.callback_replayed"

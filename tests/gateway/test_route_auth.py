@@ -9,6 +9,7 @@ from gateway.api import jwks
 from gateway.api.health import PUBLIC_PATHS
 from gateway.api.oauth import TOKEN_PATHS
 from gateway.api.saml import SIGN_IN_PATHS
+from gateway.api.sync import CALLBACK_PATHS
 from gateway.app import create_app
 from gateway.auth.deps import ScopeRequirement
 from gateway.auth.scopes import Scope
@@ -39,6 +40,9 @@ def test_every_route_requires_a_scope_except_health(settings: Settings) -> None:
     # service gets a scope, and it authenticates the client itself (client secret, RFC 6749 2.3.1).
     open_paths = PUBLIC_PATHS | SIGN_IN_PATHS | jwks.PUBLIC_PATHS | TOKEN_PATHS
     open_paths |= CONSOLE_SIGN_IN_PATHS  # console sign-in/out: each checks what it receives itself
+    # CALLBACK_PATHS (ticketing systems' status callbacks) authenticate per sink: HMAC signature or
+    # sink token, timestamp window and nonce (tests/gateway/test_sync_callbacks.py).
+    open_paths |= CALLBACK_PATHS
     unguarded = sorted(path for path, required in scopes.items() if not required and path not in open_paths)
     assert unguarded == []
 
