@@ -128,13 +128,17 @@ def baseline_for(
     if earlier:
         same_hours = sum(series.get(hour - w * WEEK, 0) for w in earlier)
         seasonal = same_hours / len(earlier)
-        recent = sum(series.get(hour - h * HOUR, 0) for h in range(1, policy.trend_hours + 1))
-        before = sum(
-            series.get(hour - w * WEEK - h * HOUR, 0)
-            for w in earlier
-            for h in range(1, policy.trend_hours + 1)
-        ) / len(earlier)
-        ratio = (recent + 1.0) / (before + 1.0)
+        trend = policy.trend_hours * HOUR
+        compared = [w for w in earlier if start <= hour - w * WEEK - trend]
+        ratio = 1.0
+        if compared:
+            recent = sum(series.get(hour - h * HOUR, 0) for h in range(1, policy.trend_hours + 1))
+            before = sum(
+                series.get(hour - w * WEEK - h * HOUR, 0)
+                for w in compared
+                for h in range(1, policy.trend_hours + 1)
+            ) / len(compared)
+            ratio = (recent + 1.0) / (before + 1.0)
         ratio = max(1.0 / policy.max_trend, min(policy.max_trend, ratio))
         expected = max(policy.floor, seasonal * ratio)
         return Baseline(expected, "seasonal", len(earlier), same_hours, ratio)

@@ -16,6 +16,7 @@ from typing import Protocol
 from fallback.cipher import PayloadCipher
 from fallback.sink import Sink
 from fallback.worker import DeliveryWorker
+from gateway.anomaly_engine import AnomalyEngine, AnomalyService, build_anomaly
 from gateway.audit import AuditLog
 from gateway.audit_postgres import build_audit_log
 from gateway.auth.services import SecurityServices
@@ -92,6 +93,7 @@ class Runtime:
     security: SecurityServices | None = None
     vault: ReidentificationVault | None = None
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    anomaly: AnomalyEngine | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -122,6 +124,7 @@ class Runtime:
 
         routing = build_routing(settings.rules, settings.lifecycle)
         lifecycle = build_lifecycle(settings.lifecycle, settings.spool_file)
+        anomaly = build_anomaly(settings.anomaly, settings.spool_file)
         pipeline = IngestPipeline(
             routing.normalizer,
             build_sealer(
@@ -134,6 +137,7 @@ class Runtime:
             on_spooled=notify,
             lifecycle=lifecycle,
             metrics=metrics,
+            observer=anomaly.observer if anomaly else None,
         )
         security = SecurityServices.build(settings, dev_issuer=issuer, dev_validator=validator, audit=audit)
         runtime = cls(
@@ -151,7 +155,10 @@ class Runtime:
             security=security,
             vault=vault,
             metrics=metrics,
+            anomaly=anomaly,
         )
+        if anomaly is not None:
+            runtime.services.append(AnomalyService(anomaly))
         if settings.mllp.enabled:
             from gateway.mllp_service import MllpService
 

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from adapters.fhir.config import FhirSettings
+from gateway.anomaly_settings import AnomalySettings
 from gateway.auth.config import AuthSettings
 from gateway.auth.saml_config import SamlSettings
 from gateway.delivery_settings import SinkConfig, SpoolSettings, default_sinks
@@ -89,6 +90,7 @@ class Settings(BaseSettings):
     rules: RulesSettings = Field(default_factory=RulesSettings, description="Routing rules.")
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings, description="Dedup lifecycle.")
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus /metrics.")
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings, description="Anomaly detection.")
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,167 @@
+"""The anomaly engine end to end: records counted by the pipeline, a spike opens ONE sealed,
+PHI-free meta-ticket routed to revenue integrity, however often the hour is judged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from testkit import canary_event, find_canaries
+
+from adapters.json_event import parse_event
+from gateway.anomaly_counts import ClaimCounter, CountingObserver, code_key, fixed
+from gateway.anomaly_engine import AnomalyEngine, AnomalyFeed, meta_summary
+from gateway.anomaly_store import AnomalyStore, Tally
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from normalizers.payload import Code, TicketPayload
+
+SPIKE = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # a Monday, 2 pm
+
+
+@dataclass
+class FakeClock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _tickets(runtime: Runtime) -> list[TicketPayload]:
+    sink = next(iter(runtime.sinks))
+    leased = await runtime.spool.lease(sink, owner="t", limit=10_000, lease_for=timedelta(minutes=5))
+    return [entry.ticket.payload for entry in leased]
+
+
+async def _history(store: AnomalyStore, scopes: frozenset[str], hour: datetime, per_hour: int = 3) -> None:
+    """Three weeks of ``per_hour`` an hour for every scope, ending the hour before ``hour``."""
+    start = hour - timedelta(weeks=3)
+    tally = Tally.empty()
+    at = start
+    while at < hour:
+        for scope in scopes:
+            tally.hourly[(scope, at)] = per_hour
+        at += timedelta(hours=1)
+    await store.add(tally, start)
+
+
+def test_spike_opens_one_phi_free_meta_ticket_however_often_judged(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body() -> None:
+        runtime = Runtime.build(settings)
+        await runtime.start(delivery=False)
+        clock = FakeClock(SPIKE + timedelta(minutes=5))
+        engine = AnomalyEngine(settings.anomaly, AnomalyStore(tmp_path / "anomaly.db"), clock=clock)
+        runtime.pipeline.observer = engine.observer
+        try:
+            await runtime.pipeline.ingest(parse_event(json.dumps(canary_event("c-0")).encode()))
+            await engine.flush()
+            scopes = await engine.store.scopes()
+            assert "code_payer|CARC-16|87726" in scopes
+            assert all(not find_canaries(scope) for scope in scopes)
+            await _history(engine.store, scopes, SPIKE)
+            for index in range(1, 47):
+                await runtime.pipeline.ingest(parse_event(json.dumps(canary_event(f"c-{index}")).encode()))
+            clock.now = SPIKE + timedelta(hours=1, minutes=1)
+            before = len(await _tickets(runtime))
+            events = await engine.evaluate_hour(SPIKE, runtime.pipeline)
+            again = await engine.evaluate_hour(SPIKE, runtime.pipeline)
+            metas = [t for t in await _tickets(runtime) if "anomaly" in t.tags]
+            rows = await AnomalyFeed(engine).current()
+        finally:
+            await runtime.stop()
+        assert before >= 0
+        assert again == []
+        assert {e.scope for e in events} >= {"code_payer|CARC-16|87726", "payer|87726", "code|CARC-16"}
+        assert len({e.ticket_id for e in events}) == 1, "one spike, one meta-ticket"
+        assert len(metas) == 1
+        meta = metas[0]
+        assert meta.summary == "CARC-16 from payer 87726: 47 in the last hour against a baseline of 3"
+        assert meta.routing.queue == "revenue-integrity"
+        assert meta.tier == 2
+        assert meta.owner == "revenue-integrity"
+        assert meta.payer is not None and meta.payer.id == "87726"
+        assert meta.id == events[0].ticket_id
+        assert not find_canaries(meta.canonical_json())
+        assert {row.meta_ticket_id for row in rows} == {meta.id}
+        row = next(r for r in rows if r.kind == "code_payer")
+        assert (row.code, row.payer, row.observed, row.window_start) == ("CARC-16", "87726", 47, SPIKE)
+        assert row.baseline == pytest.approx(3, abs=0.5)
+        assert row.score > 10
+        assert not find_canaries(caplog.text)
+
+    asyncio.run(body())
+
+
+def test_no_spike_at_the_usual_level(settings: Settings, tmp_path: Path) -> None:
+    async def body() -> None:
+        runtime = Runtime.build(settings)
+        await runtime.start(delivery=False)
+        clock = FakeClock(SPIKE + timedelta(minutes=5))
+        engine = AnomalyEngine(settings.anomaly, AnomalyStore(tmp_path / "anomaly.db"), clock=clock)
+        try:
+            scopes = frozenset({"payer|87726", "code|CO-97", "code_payer|CO-97|87726"})
+            await _history(engine.store, scopes, SPIKE, per_hour=12)
+            tally = Tally.empty()
+            tally.hourly.update({(scope, SPIKE): 14 for scope in scopes})
+            await engine.store.add(tally, SPIKE)
+            assert await engine.evaluate_hour(SPIKE, runtime.pipeline) == []
+        finally:
+            await runtime.stop()
+            await engine.store.aclose()
+
+    asyncio.run(body())
+
+
+def test_counts_are_fixed_shape_ids_and_capped() -> None:
+    clock = FakeClock(SPIKE)
+    observer = CountingObserver(max_scopes=10, clock=clock)
+    carc = [Code(system="CARC", code="97"), Code(system="CAS-GROUP", code="CO")]
+    observer.ticket("denials", "87726", carc, opened=True)
+    observer.ticket("denials", "Zebediah Quixote 1957", carc, opened=False)
+    for payer in range(20):
+        observer.ticket("denials", f"P{payer}", (), opened=False)
+    tally = observer.take()
+    scopes = {scope for scope, _ in tally.hourly}
+    assert "code_payer|CO-97|87726" in scopes
+    assert "payer|other" in scopes and not find_canaries(" ".join(scopes))
+    assert len(scopes) <= 10 + 4
+    assert observer.capped > 0
+    assert tally.tickets[("87726", "denials", SPIKE.date())] == [1, 1]
+    assert code_key([Code(system="HL7", code="207")]) == "HL7:207"
+    assert fixed("") == "none"
+    assert meta_summary("code_payer|CO-97|87726", 47, 3.0) == (
+        "CO-97 denials from payer 87726: 47 in the last hour against a baseline of 3"
+    )
+
+
+def test_claim_counter_counts_each_set_once(tmp_path: Path) -> None:
+    from adapters.base import SourceRecord
+
+    def record(kind: str, ident: str, **facts: int) -> SourceRecord:
+        return SourceRecord(kind, "x12", "x12", {"payer.id": "87726", **facts}, idempotency_id=ident)
+
+    counter = ClaimCounter(today=SPIKE.date)
+    counter.see(record("x12-835-claim", "S|1|1|0001|CLP@5", **{"claim.ordinal": 1}))
+    counter.see(record("x12-835-payment", "S|1|1|0001|CLP@9", **{"claim.ordinal": 3}))
+    counter.see(record("x12-835-remittance", "S|1|1|0002|BPR", **{"balance.claims": 4}))
+    batches = counter.batches()
+    assert sorted(b.claims for b in batches) == [3, 4]
+
+    async def body() -> None:
+        store = AnomalyStore(tmp_path / "a.db")
+        for _ in range(2):  # the same file twice: counted once
+            tally = Tally.empty()
+            tally.claims.extend(batches)
+            await store.add(tally, SPIKE)
+        assert await store.claim_days(SPIKE.date(), SPIKE.date() + timedelta(days=1)) == [
+            ("87726", SPIKE.date(), 7)
+        ]
+        await store.aclose()
+
+    asyncio.run(body())
