@@ -385,6 +385,7 @@ class IngestPipeline:
                 "code": error.code,
                 "record_type": record.record_type,
                 "error_class": type(error).__name__,
+                "control_ids": dict(record.control_ids),
             },
         )
         await self._audit.record(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from testkit import canary_event, find_canaries
 
 from adapters.json_event import parse_event
@@ -165,3 +166,27 @@ def test_claim_counter_counts_each_set_once(tmp_path: Path) -> None:
         await store.aclose()
 
     asyncio.run(body())
+
+
+def test_open_anomalies_gauge_on_metrics(client: TestClient, runtime: Runtime) -> None:
+    reader = {"Authorization": f"Bearer {runtime.issuer.mint('prom', ['metrics:read'])}"}
+    text = client.get("/metrics", headers=reader).text
+    assert 'rcmgw_anomalies_open{scope_kind="code_payer"} 0.0' in text
+    engine = runtime.anomaly
+    assert engine is not None
+    hour = engine.clock().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    scope = "code_payer|CO-97|87726"
+
+    async def spike() -> None:
+        await _history(engine.store, frozenset({scope}), hour)
+        tally = Tally.empty()
+        tally.hourly[(scope, hour)] = 47
+        await engine.store.add(tally, hour)
+        (event,) = await engine.evaluate_hour(hour, runtime.pipeline)
+        assert event.scope == scope
+
+    client.portal.call(spike)  # type: ignore[union-attr]
+    text = client.get("/metrics", headers=reader).text
+    assert 'rcmgw_anomalies_open{scope_kind="code_payer"} 1.0' in text
+    assert 'rcmgw_anomalies_open{scope_kind="payer"} 0.0' in text
+    assert not find_canaries(text)
