@@ -190,3 +190,34 @@ def test_open_anomalies_gauge_on_metrics(client: TestClient, runtime: Runtime) -
     assert 'rcmgw_anomalies_open{scope_kind="code_payer"} 1.0' in text
     assert 'rcmgw_anomalies_open{scope_kind="payer"} 0.0' in text
     assert not find_canaries(text)
+
+
+def test_the_service_judges_each_hour_after_it_ends(settings: Settings, tmp_path: Path) -> None:
+    from gateway.anomaly_engine import AnomalyService
+    from gateway.anomaly_settings import AnomalySettings
+
+    async def body() -> None:
+        runtime = Runtime.build(settings)
+        await runtime.start(delivery=False)
+        clock = FakeClock(SPIKE + timedelta(minutes=59))
+        quick = AnomalySettings(flush_seconds=0.01, grace_seconds=0)
+        engine = AnomalyEngine(quick, AnomalyStore(tmp_path / "anomaly.db"), clock=clock)
+        scope = "code_payer|CO-97|87726"
+        await _history(engine.store, frozenset({scope}), SPIKE)
+        tally = Tally.empty()
+        tally.hourly[(scope, SPIKE)] = 47
+        await engine.store.add(tally, SPIKE)
+        service = AnomalyService(engine)
+        await service.start(runtime)
+        try:
+            assert await engine.store.events(SPIKE) == []
+            clock.now = SPIKE + timedelta(hours=1, seconds=1)
+            deadline = asyncio.get_running_loop().time() + 20
+            while not await engine.store.events(SPIKE):
+                assert asyncio.get_running_loop().time() < deadline, "the hour was not judged"
+                await asyncio.sleep(0.01)
+        finally:
+            await service.stop()
+            await runtime.stop()
+
+    asyncio.run(body())
