@@ -14,7 +14,8 @@ digest of scope and window, so evaluating an hour again never makes a second tic
 (scope, hour) is saved after the spool commit.
 
 `AnomalyService` is the `BackgroundService`: it flushes counts every ``flush_seconds`` and judges
-each hour ``grace_seconds`` after it ends. `AnomalyFeed.current()` gives the console its rows.
+each hour ``grace_seconds`` after it ends; after a restart it first judges the hours it missed (at
+most `CATCH_UP_HOURS`). `AnomalyFeed.current()` gives the console its rows.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rcmgw.anomaly")
 SOURCE_SYSTEM = "rcm-gateway"
 RECORD_TYPE = "anomaly-meta"
+CATCH_UP_HOURS = 24
+"""After a restart, the finished hours not yet judged are judged first, at most this many."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,33 +180,38 @@ class AnomalyEngine:
         hour = hour.replace(minute=0, second=0, microsecond=0)
         async with self._lock:
             await self.flush()
-            policy = self.settings.policy()
-            since = await self.store.counting_since()
-            busy = await self.store.busy_scopes(hour, policy.min_count)
-            if since is None or not busy:
-                return []
-            done = {
-                event.scope for event in await self.store.events(hour, limit=100_000) if event.hour == hour
-            }
-            window = hour - policy.weeks * WEEK - policy.trend_hours * HOUR
-            flagged: list[tuple[str, Verdict]] = []
-            for scope in sorted(busy, key=lambda s: (SCOPE_KINDS.index(scope_parts(s)[0]), s)):
-                if OTHER in scope_parts(scope)[1:] or NONE in scope_parts(scope)[1:]:
-                    continue
-                series = await self.store.series(scope, max(window, since), hour)
-                verdict = evaluate(series, hour, policy, start=since)
-                if verdict.spike:
-                    flagged.append((scope, verdict))
-            events: list[AnomalyEvent] = []
-            by_scope: dict[str, AnomalyEvent] = {}
-            for scope, verdict in flagged:
-                if scope in done:
-                    continue
-                event = await self._event_for(scope, verdict, flagged, by_scope, pipeline)
-                by_scope[scope] = event
-                events.append(event)
-            await self.store.record_events(events)
+            events = await self._judge(hour, pipeline)
+            last = await self.last_judged()
+            if last is None or hour > last:
+                await self.store.set_meta("last_judged", hour.isoformat())
         await self.refresh_gauge()
+        return events
+
+    async def _judge(self, hour: datetime, pipeline: IngestPipeline) -> list[AnomalyEvent]:
+        policy = self.settings.policy()
+        since = await self.store.counting_since()
+        busy = await self.store.busy_scopes(hour, policy.min_count)
+        if since is None or not busy:
+            return []
+        done = {event.scope for event in await self.store.events(hour, limit=100_000) if event.hour == hour}
+        window = hour - policy.weeks * WEEK - policy.trend_hours * HOUR
+        flagged: list[tuple[str, Verdict]] = []
+        for scope in sorted(busy, key=lambda s: (SCOPE_KINDS.index(scope_parts(s)[0]), s)):
+            if OTHER in scope_parts(scope)[1:] or NONE in scope_parts(scope)[1:]:
+                continue
+            series = await self.store.series(scope, max(window, since), hour)
+            verdict = evaluate(series, hour, policy, start=since)
+            if verdict.spike:
+                flagged.append((scope, verdict))
+        events: list[AnomalyEvent] = []
+        by_scope: dict[str, AnomalyEvent] = {}
+        for scope, verdict in flagged:
+            if scope in done:
+                continue
+            event = await self._event_for(scope, verdict, flagged, by_scope, pipeline)
+            by_scope[scope] = event
+            events.append(event)
+        await self.store.record_events(events)
         return events
 
     async def _event_for(
@@ -299,6 +307,11 @@ class AnomalyEngine:
         )
         return draft, record
 
+    async def last_judged(self) -> datetime | None:
+        """The latest hour `evaluate_hour` judged, or None."""
+        value = await self.store.meta("last_judged")
+        return None if value is None else datetime.fromisoformat(value)
+
     async def current(self, hours: int | None = None) -> list[AnomalyRow]:
         """Spikes of the last ``hours`` (default the cooldown window), newest first."""
         span = timedelta(hours=hours if hours is not None else max(self.settings.cooldown_hours, 1))
@@ -367,7 +380,11 @@ class AnomalyService:
     async def _run(self, pipeline: IngestPipeline) -> None:
         settings = self.engine.settings
         clock = self.engine.clock
-        next_hour = clock().replace(minute=0, second=0, microsecond=0) + HOUR
+        current = clock().replace(minute=0, second=0, microsecond=0)
+        next_hour = current + HOUR
+        last = await self.engine.last_judged()
+        if last is not None:  # catch up on the hours missed while stopped (at most a day)
+            next_hour = min(next_hour, max(last + 2 * HOUR, current - (CATCH_UP_HOURS - 1) * HOUR))
         while not self._stop.is_set():
             due = next_hour + timedelta(seconds=settings.grace_seconds)
             wait = min(settings.flush_seconds, max(0.0, (due - clock()).total_seconds()))

@@ -212,6 +212,25 @@ class AnomalyStore:
 
         return await self._run(work)
 
+    async def meta(self, key: str) -> str | None:
+        """A value of ``anomaly_meta`` (``counting_since``, ``last_judged``), or None."""
+
+        def work(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM anomaly_meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(work)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Set a value of ``anomaly_meta``."""
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO anomaly_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
+
     async def busy_scopes(self, hour: datetime, min_count: int) -> dict[str, int]:
         """Scopes with at least ``min_count`` occurrences in ``hour``."""
 

@@ -101,17 +101,20 @@ class IngestPipeline:
             draft = self._normalizer.normalize(record)
             if self._lifecycle is not None:
                 result = await self._ingest_lifecycle(record, self._lifecycle, draft, ack)
-                self._observe(record, draft.category, draft.payer, draft.codes, result.action == "open")
+                self._observe(
+                    record, draft.category, draft.payer, draft.codes, opened=result.action == "open"
+                )
                 return result
             sealed = self._sealer.seal(draft, record)
         except NormalizationError as error:
             raise await self._quarantine_record(record, error) from error
         result = await self._spool_and_ack(record, sealed, ack)
-        self._observe(record, draft.category, draft.payer, draft.codes, result.created)
+        if result.created:  # a redelivered duplicate is not a new occurrence
+            self._observe(record, draft.category, draft.payer, draft.codes, opened=True)
         return result
 
     def _observe(
-        self, record: SourceRecord, category: str, payer: Payer | None, codes: Sequence[Code], opened: bool
+        self, record: SourceRecord, category: str, payer: Payer | None, codes: Sequence[Code], *, opened: bool
     ) -> None:
         """Tell the observer about a committed record (evidence records are not problems)."""
         if self.observer is not None and record.record_type not in EVIDENCE_RECORD_TYPES:
@@ -181,8 +184,8 @@ class IngestPipeline:
             for index, plan in plans:
                 payload = plan.deliveries[0].ticket.payload
                 result = outcomes[index]
-                opened = isinstance(result, IngestResult) and result.created
-                self._observe(records[index], payload.category, payload.payer, payload.codes, opened)
+                if isinstance(result, IngestResult) and result.created:
+                    self._observe(records[index], payload.category, payload.payer, payload.codes, opened=True)
         else:
             async with self._lifecycle.lock:
                 pending = PendingStates(self._lifecycle.store)
@@ -203,7 +206,7 @@ class IngestPipeline:
             for index, plan in plans:
                 draft = drafts[index]
                 opened = plan.action is not None and plan.action.value == "open"
-                self._observe(records[index], draft.category, draft.payer, draft.codes, opened)
+                self._observe(records[index], draft.category, draft.payer, draft.codes, opened=opened)
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _commit_group(
@@ -336,8 +339,9 @@ class IngestPipeline:
         created = 0
         for (index, item), put in zip(placed, puts, strict=True):
             created += put.created
-            payload = item.ticket.payload
-            self._observe(records[index], payload.category, payload.payer, payload.codes, put.created)
+            if put.created:
+                payload = item.ticket.payload
+                self._observe(records[index], payload.category, payload.payer, payload.codes, opened=True)
             new = (item.ticket,) if put.created else ()
             self._metrics.spooled(records[index].source_format, put.created, new)
             outcomes[index] = IngestResult(

@@ -221,3 +221,59 @@ def test_the_service_judges_each_hour_after_it_ends(settings: Settings, tmp_path
             await runtime.stop()
 
     asyncio.run(body())
+
+
+def test_after_a_restart_missed_hours_are_judged_first(settings: Settings, tmp_path: Path) -> None:
+    from gateway.anomaly_engine import AnomalyService
+    from gateway.anomaly_settings import AnomalySettings
+
+    async def body() -> None:
+        runtime = Runtime.build(settings)
+        await runtime.start(delivery=False)
+        clock = FakeClock(SPIKE + timedelta(hours=3, minutes=10))
+        quick = AnomalySettings(flush_seconds=0.01, grace_seconds=0)
+        engine = AnomalyEngine(quick, AnomalyStore(tmp_path / "anomaly.db"), clock=clock)
+        scope = "code_payer|CO-97|87726"
+        await _history(engine.store, frozenset({scope}), SPIKE)
+        tally = Tally.empty()
+        tally.hourly[(scope, SPIKE)] = 47
+        await engine.store.add(tally, SPIKE)
+        await engine.store.set_meta("last_judged", (SPIKE - timedelta(hours=1)).isoformat())
+        service = AnomalyService(engine)
+        await service.start(runtime)
+        try:
+            deadline = asyncio.get_running_loop().time() + 20
+            while await engine.last_judged() != SPIKE + timedelta(hours=2):
+                assert asyncio.get_running_loop().time() < deadline, "missed hours were not judged"
+                await asyncio.sleep(0.01)
+            (event,) = await engine.store.events(SPIKE)
+            assert event.scope == scope and event.hour == SPIKE
+        finally:
+            await service.stop()
+            await runtime.stop()
+
+    asyncio.run(body())
+
+
+def test_without_the_lifecycle_only_new_tickets_are_counted(settings: Settings) -> None:
+    from gateway.rules_settings import LifecycleSettings
+
+    async def body() -> None:
+        runtime = Runtime.build(settings.model_copy(update={"lifecycle": LifecycleSettings(enabled=False)}))
+        await runtime.start(delivery=False)
+        observer = CountingObserver(clock=FakeClock(SPIKE))
+        runtime.pipeline.observer = observer
+        try:
+            record = parse_event(json.dumps(canary_event("n-1", distinct=True)).encode())
+            await runtime.pipeline.ingest(record)
+            await runtime.pipeline.ingest(record)  # redelivered: a duplicate, not a new occurrence
+            others = [parse_event(json.dumps(canary_event(f"n-{i}", distinct=True)).encode()) for i in (2, 3)]
+            await runtime.pipeline.ingest_group(others)
+            await runtime.pipeline.ingest_many([*others, record], source="test")
+        finally:
+            await runtime.stop()
+        tally = observer.take()
+        assert tally.hourly[("payer|87726", SPIKE)] == 3
+        assert tally.tickets[("87726", next(k[1] for k in tally.tickets), SPIKE.date())] == [3, 3]
+
+    asyncio.run(body())
