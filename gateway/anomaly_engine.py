@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -148,7 +149,9 @@ class AnomalyEngine:
         self._gauge: Gauge | None = None
 
     def register_metrics(self, registry: CollectorRegistry) -> None:
-        """Add ``rcmgw_anomalies_open{scope_kind}`` to ``registry``."""
+        """Add ``rcmgw_anomalies_open{scope_kind}`` to ``registry`` (once)."""
+        if self._gauge is not None:
+            return
         self._gauge = Gauge(
             "rcmgw_anomalies_open",
             "Anomaly episodes (meta-tickets) detected within the cooldown window, by scope kind.",
@@ -349,14 +352,15 @@ def _owned_category(owner: str) -> Category:
 
 
 class AnomalyFeed:
-    """The console's anomalies page source: ``await feed.current()`` (rows of `AnomalyRow`)."""
+    """The console's anomalies page source: ``await AnomalyFeed(runtime.anomaly).current()`` (rows
+    of `AnomalyRow`; none when anomaly detection is disabled and ``engine`` is None)."""
 
-    def __init__(self, engine: AnomalyEngine) -> None:
+    def __init__(self, engine: AnomalyEngine | None) -> None:
         self._engine = engine
 
     async def current(self) -> Sequence[AnomalyRow]:
         """Spikes within the cooldown window, newest first."""
-        return await self._engine.current()
+        return [] if self._engine is None else await self._engine.current()
 
 
 class AnomalyService:
@@ -424,10 +428,8 @@ class AnomalyService:
         )
 
 
-def build_anomaly(settings: AnomalySettings, spool_file: object) -> AnomalyEngine | None:
+def build_anomaly(settings: AnomalySettings, spool_file: Path) -> AnomalyEngine | None:
     """The engine on the spool database file, or None when disabled."""
-    from pathlib import Path
-
     if not settings.enabled:
         return None
-    return AnomalyEngine(settings, AnomalyStore(Path(str(spool_file))))
+    return AnomalyEngine(settings, AnomalyStore(spool_file))

@@ -353,7 +353,15 @@ class IngestPipeline:
         types = Counter(records[index].record_type for index, _ in placed)
         log.info(
             "tickets spooled",
-            extra={"source": source, "tickets": len(placed), "new_tickets": created, "types": dict(types)},
+            extra={
+                "source": source,
+                "tickets": len(placed),
+                "new_tickets": created,
+                "types": dict(types),
+                # the batch's first and last inputs (ISA13/GS06/ST02 for X12): ids only
+                "first_control_ids": dict(records[placed[0][0]].control_ids) if placed else {},
+                "last_control_ids": dict(records[placed[-1][0]].control_ids) if placed else {},
+            },
         )
         if placed:
             await self._audit.record(

@@ -255,7 +255,9 @@ def test_after_a_restart_missed_hours_are_judged_first(settings: Settings, tmp_p
     asyncio.run(body())
 
 
-def test_without_the_lifecycle_only_new_tickets_are_counted(settings: Settings) -> None:
+def test_without_the_lifecycle_only_new_tickets_are_counted(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     from gateway.rules_settings import LifecycleSettings
 
     async def body() -> None:
@@ -274,6 +276,13 @@ def test_without_the_lifecycle_only_new_tickets_are_counted(settings: Settings) 
             await runtime.stop()
         tally = observer.take()
         assert tally.hourly[("payer|87726", SPIKE)] == 3
+        batch = [json.loads(line) for line in caplog.text.splitlines() if '"tickets spooled"' in line]
+        assert batch[-1]["first_control_ids"] == {"event_id": "n-2"}
+        assert batch[-1]["last_control_ids"] == {"event_id": "n-1"}
         assert tally.tickets[("87726", next(k[1] for k in tally.tickets), SPIKE.date())] == [3, 3]
 
     asyncio.run(body())
+
+
+def test_the_feed_is_empty_when_detection_is_disabled() -> None:
+    assert asyncio.run(AnomalyFeed(None).current()) == []
