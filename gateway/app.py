@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from gateway.api.router import api_router
+from gateway.logs import REQUEST_ID
 from gateway.problems import install_problem_handlers
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -53,8 +54,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @app.middleware("http")
     async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request.state.request_id = secrets.token_hex(8)
+        bound = REQUEST_ID.set(request.state.request_id)
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        finally:
+            REQUEST_ID.reset(bound)
         route = request.scope.get("route")
         log.info(
             "request",

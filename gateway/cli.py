@@ -20,6 +20,7 @@ from rich.table import Table
 
 from gateway.auth.scopes import Scope
 from gateway.cli_redact import redact as redact_command
+from gateway.cli_reports import markers_app, report_app
 from gateway.cli_rules import routing_or_exit, rules_app
 from gateway.exit_codes import ExitCode, exit_code_for
 from gateway.logs import configure_logging
@@ -221,6 +222,8 @@ from gateway.cli_spool import spool_app  # noqa: E402 - registered after the cor
 
 app.add_typer(spool_app, name="spool")
 app.add_typer(rules_app)
+app.add_typer(markers_app)
+app.add_typer(report_app)
 
 
 def main() -> None:

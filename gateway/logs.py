@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -20,6 +21,9 @@ _STANDARD_ATTRS = frozenset(
     | {"message", "asctime", "color_message", "taskName"}
 )
 _SAFE_TYPES = (str, int, float, bool, type(None))
+REQUEST_ID: ContextVar[str | None] = ContextVar("rcmgw_request_id", default=None)
+"""The id of the HTTP request being served (set by the app's middleware); every record logged
+while serving it carries it as ``request_id`` (worker threads too: `asyncio.to_thread` copies it)."""
 
 
 def exception_chain(error: BaseException | None) -> list[str]:
@@ -62,6 +66,9 @@ class JsonFormatter(logging.Formatter):
             if key in _STANDARD_ATTRS or key.startswith("_"):
                 continue
             entry[key] = _safe(value)
+        request_id = REQUEST_ID.get()
+        if request_id is not None and "request_id" not in entry:
+            entry["request_id"] = request_id
         if record.exc_info and record.exc_info[1] is not None:
             entry["error_chain"] = exception_chain(record.exc_info[1])
         return json.dumps(entry, ensure_ascii=False, default=str)

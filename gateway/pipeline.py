@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from adapters.base import Ack, SourceRecord
 from fallback.spool import PutRequest, PutResult, SpoolBackend
+from gateway.anomaly_counts import IngestObserver
 from gateway.audit import AuditEntry, AuditLog
 from gateway.lifecycle_flow import LifecycleGate, Plan
 from gateway.lifecycle_pending import PendingStates
@@ -22,8 +23,9 @@ from gateway.metrics import GatewayMetrics
 from gateway.quarantine import Quarantine
 from normalizers.draft import TicketDraft
 from normalizers.errors import NormalizationError
+from normalizers.lifecycle import EVIDENCE_RECORD_TYPES
 from normalizers.normalizer import Normalizer
-from normalizers.payload import LifecycleKind
+from normalizers.payload import Code, LifecycleKind, Payer
 from normalizers.sealing import Sealer, SealResult
 
 log = logging.getLogger("rcmgw.pipeline")
@@ -69,7 +71,10 @@ class IngestPipeline:
         on_spooled: Callable[[], None] = lambda: None,
         lifecycle: LifecycleGate | None = None,
         metrics: GatewayMetrics | None = None,
+        observer: IngestObserver | None = None,
     ) -> None:
+        self.observer = observer
+        """Told about every committed ticket-worthy record (anomaly counts); None: not counted."""
         self._normalizer = normalizer
         self._sealer = sealer
         self._spool = spool
@@ -100,11 +105,36 @@ class IngestPipeline:
         try:
             draft = self._normalizer.normalize(record)
             if self._lifecycle is not None:
-                return await self._ingest_lifecycle(record, self._lifecycle, draft, ack)
+                result = await self._ingest_lifecycle(record, self._lifecycle, draft, ack)
+                self._observe(
+                    record, draft.category, draft.payer, draft.codes, opened=result.action == "open"
+                )
+                return result
             sealed = self._sealer.seal(draft, record)
         except NormalizationError as error:
             raise await self._quarantine_record(record, error) from error
-        return await self._spool_and_ack(record, sealed, ack)
+        result = await self._spool_and_ack(record, sealed, ack)
+        if result.created:  # a redelivered duplicate is not a new occurrence
+            self._observe(record, draft.category, draft.payer, draft.codes, opened=True)
+        return result
+
+    def _observe(
+        self, record: SourceRecord, category: str, payer: Payer | None, codes: Sequence[Code], *, opened: bool
+    ) -> None:
+        """Tell the observer about a committed record (evidence records are not problems)."""
+        if self.observer is not None and record.record_type not in EVIDENCE_RECORD_TYPES:
+            self.observer.ticket(category, payer.id if payer else None, codes, opened=opened)
+
+    async def spool_draft(self, draft: TicketDraft, record: SourceRecord) -> IngestResult:
+        """Seal and spool a draft the gateway made itself (an anomaly meta-ticket) through the
+        normal path: sealing (redaction, post-redaction rules), spool put (idempotent on the
+        draft's dedup key), audit. Not counted by the observer. Raises `RecordQuarantined` when it
+        cannot be sealed."""
+        try:
+            sealed = self._sealer.seal(draft, record)
+        except NormalizationError as error:
+            raise await self._quarantine_record(record, error) from error
+        return await self._spool_and_ack(record, sealed, None)
 
     async def _spool_and_ack(self, record: SourceRecord, sealed: SealResult, ack: Ack | None) -> IngestResult:
         put = await self._put(record, sealed)
@@ -156,6 +186,11 @@ class IngestPipeline:
                 else:
                     plans.append((index, Plan(None, item.ticket.id, item.ticket.fingerprint, (item,))))
             await self._commit_group(records, plans, outcomes)
+            for index, plan in plans:
+                payload = plan.deliveries[0].ticket.payload
+                result = outcomes[index]
+                if isinstance(result, IngestResult) and result.created:
+                    self._observe(records[index], payload.category, payload.payer, payload.codes, opened=True)
         else:
             async with self._lifecycle.lock:
                 pending = PendingStates(self._lifecycle.store)
@@ -166,9 +201,11 @@ class IngestPipeline:
                     cipher=self._lifecycle.cipher,
                 )
                 plans = []
+                drafts: dict[int, TicketDraft] = {}
                 for index, record in enumerate(records):
                     try:
-                        plan = await gate.plan(record, self._normalizer.normalize(record), self._sealer)
+                        drafts[index] = self._normalizer.normalize(record)
+                        plan = await gate.plan(record, drafts[index], self._sealer)
                     except NormalizationError as error:
                         outcomes[index] = await self._quarantine_record(record, error)
                         continue
@@ -176,6 +213,10 @@ class IngestPipeline:
                     plans.append((index, plan))
                 await self._commit_group(records, plans, outcomes)
                 await pending.commit()
+            for index, plan in plans:
+                draft = drafts[index]
+                opened = plan.action is not None and plan.action.value == "open"
+                self._observe(records[index], draft.category, draft.payer, draft.codes, opened=opened)
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _commit_group(
@@ -320,6 +361,9 @@ class IngestPipeline:
         created = 0
         for (index, item), put in zip(placed, puts, strict=True):
             created += put.created
+            if put.created:
+                payload = item.ticket.payload
+                self._observe(records[index], payload.category, payload.payer, payload.codes, opened=True)
             new = (item.ticket,) if put.created else ()
             self._metrics.spooled(records[index].source_format, put.created, new)
             outcomes[index] = IngestResult(
@@ -331,7 +375,15 @@ class IngestPipeline:
         types = Counter(records[index].record_type for index, _ in placed)
         log.info(
             "tickets spooled",
-            extra={"source": source, "tickets": len(placed), "new_tickets": created, "types": dict(types)},
+            extra={
+                "source": source,
+                "tickets": len(placed),
+                "new_tickets": created,
+                "types": dict(types),
+                # the batch's first and last inputs (ISA13/GS06/ST02 for X12): ids only
+                "first_control_ids": dict(records[placed[0][0]].control_ids) if placed else {},
+                "last_control_ids": dict(records[placed[-1][0]].control_ids) if placed else {},
+            },
         )
         if placed:
             await self._audit.record(
@@ -367,6 +419,7 @@ class IngestPipeline:
                 "code": error.code,
                 "record_type": record.record_type,
                 "error_class": type(error).__name__,
+                "control_ids": dict(record.control_ids),
             },
         )
         await self._audit.record(

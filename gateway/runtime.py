@@ -16,6 +16,7 @@ from typing import Protocol
 from fallback.cipher import PayloadCipher
 from fallback.sink import Sink
 from fallback.worker import DeliveryWorker, SettledHook
+from gateway.anomaly_engine import AnomalyEngine, AnomalyService, ConsoleAnomalyFeed, build_anomaly
 from gateway.audit import AuditLog
 from gateway.audit_postgres import build_audit_log
 from gateway.auth.services import SecurityServices
@@ -96,6 +97,7 @@ class Runtime:
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     anomaly_feed: AnomalyFeed | None = None  # shown by the console's anomalies page
     settled_hook: SettledHook | None = None  # also awaited after each settlement (two-way sync)
+    anomaly: AnomalyEngine | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -128,6 +130,7 @@ class Runtime:
         lifecycle = build_lifecycle(
             settings.lifecycle, settings.spool_file, postgres_dsn=lifecycle_dsn(settings), cipher=cipher
         )
+        anomaly = build_anomaly(settings.anomaly, settings.spool_file)
         pipeline = IngestPipeline(
             routing.normalizer,
             build_sealer(
@@ -140,6 +143,7 @@ class Runtime:
             on_spooled=notify,
             lifecycle=lifecycle,
             metrics=metrics,
+            observer=anomaly.observer if anomaly else None,
         )
         security = SecurityServices.build(settings, dev_issuer=issuer, dev_validator=validator, audit=audit)
         runtime = cls(
@@ -157,7 +161,11 @@ class Runtime:
             security=security,
             vault=vault,
             metrics=metrics,
+            anomaly=anomaly,
         )
+        if anomaly is not None:
+            runtime.services.append(AnomalyService(anomaly))
+            runtime.anomaly_feed = ConsoleAnomalyFeed(anomaly)
         if settings.mllp.enabled:
             from gateway.mllp_service import MllpService
 

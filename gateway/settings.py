@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from adapters.fhir.config import FhirSettings
+from gateway.anomaly_settings import AnomalySettings
 from gateway.auth.config import AuthSettings
 from gateway.auth.saml_config import SamlSettings
 from gateway.delivery_settings import SinkConfig, SpoolSettings, default_sinks
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(
         default_factory=SyncSettings, description="Two-way sync with ticketing systems."
     )
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings, description="Anomaly detection.")
 
     @classmethod
     def settings_customise_sources(

@@ -27,6 +27,7 @@ from adapters.x12.context import EVIDENCE, X12Problem
 from adapters.x12.errors import X12NotRecognized, X12Rejected
 from adapters.x12.reader import read_x12
 from adapters.x12.tokenizer import looks_like_x12
+from gateway.anomaly_counts import ClaimCounter
 from gateway.pipeline import IngestPipeline, IngestResult, RecordQuarantined
 from gateway.quarantine import Quarantine
 from normalizers.errors import NormalizationError
@@ -54,6 +55,8 @@ class X12Outcome:
     quarantine_id: str | None = None
     not_x12: bool = False
     """True when the input is not X12 at all (no ISA header)."""
+    claims: ClaimCounter = field(default_factory=ClaimCounter)
+    """The 835 claims (CLP) read, per transaction set (for tickets per 1,000 claims)."""
 
     @property
     def rejected(self) -> bool:
@@ -74,7 +77,9 @@ def _items(stream: BinaryIO, outcome: X12Outcome, *, resolve: bool = False) -> I
         for item in read_x12(stream):
             if isinstance(item, X12Problem):
                 outcome.problems.append(str(item))
-            elif item.facts.get(EVIDENCE):
+                continue
+            outcome.claims.see(item)
+            if item.facts.get(EVIDENCE):
                 outcome.evidence += 1
                 if resolve and item.record_type in EVIDENCE_RECORD_TYPES:
                     yield item
@@ -129,6 +134,8 @@ async def ingest_x12_stream(
                     outcome.resolved.append(result)
             else:
                 outcome.results.append(result)
+    if pipeline.observer is not None:
+        pipeline.observer.claims(outcome.claims.batches())
     if outcome.problems:
         data = _raw_bytes(raw)
         receipt = quarantine.put(data, source=source, code=X12Rejected.code, reason=outcome.problems[0][:500])

@@ -8,6 +8,7 @@ from gateway.api import console as console_api
 from gateway.api import events, fhir_push, health, hl7, jwks, reidentify, x12
 from gateway.api import metrics as metrics_api
 from gateway.api import oauth as oauth_api
+from gateway.api import reports as reports_api
 from gateway.api import saml as saml_api
 from gateway.api import security as security_api
 from gateway.api import spool as spool_api
@@ -30,3 +31,4 @@ api_router.include_router(oauth_api.router)
 api_router.include_router(metrics_api.router)
 api_router.include_router(console_api.router)
 api_router.include_router(sync_api.router)
+api_router.include_router(reports_api.router)

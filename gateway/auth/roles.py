@@ -52,6 +52,10 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     ),
     Role.ADMIN: frozenset({Scope.ADMIN}),
 }
+# Reports (anomalies, tickets per 1,000 claims, improvement) and change markers (issue 10).
+ROLE_SCOPES[Role.REVENUE_INTEGRITY] |= {Scope.REPORTS_READ, Scope.MARKERS_WRITE}
+ROLE_SCOPES[Role.IT_INTEGRATION] |= {Scope.REPORTS_READ}
+ROLE_SCOPES[Role.ON_CALL] |= {Scope.REPORTS_READ}
 
 ALL_QUEUES = "*"
 ROLE_QUEUES: dict[Role, QueueAccess] = {

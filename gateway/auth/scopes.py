@@ -17,4 +17,6 @@ class Scope(StrEnum):
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
     PHI_REIDENTIFY = "phi:reidentify"
+    REPORTS_READ = "reports:read"
+    MARKERS_WRITE = "markers:write"
     ADMIN = "admin"
