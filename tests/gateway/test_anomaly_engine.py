@@ -15,7 +15,7 @@ from testkit import canary_event, find_canaries
 
 from adapters.json_event import parse_event
 from gateway.anomaly_counts import ClaimCounter, CountingObserver, code_key, fixed
-from gateway.anomaly_engine import AnomalyEngine, AnomalyFeed, meta_summary
+from gateway.anomaly_engine import AnomalyEngine, AnomalyFeed, ConsoleAnomalyFeed, meta_summary
 from gateway.anomaly_store import AnomalyStore, Tally
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -74,8 +74,8 @@ def test_spike_opens_one_phi_free_meta_ticket_however_often_judged(
             again = await engine.evaluate_hour(SPIKE, runtime.pipeline)
             metas = [t for t in await _tickets(runtime) if "anomaly" in t.tags]
             rows = await AnomalyFeed(engine).current()
-            assert runtime.anomaly_feed is not None
-            console_rows = await runtime.anomaly_feed.current()
+            assert isinstance(runtime.anomaly_feed, ConsoleAnomalyFeed), "the console is wired to the engine"
+            console_rows = await ConsoleAnomalyFeed(engine).current()
         finally:
             await runtime.stop()
         assert before >= 0

@@ -219,6 +219,8 @@ def test_ticket_search_and_history(console: TestClient, quiet_runtime: Runtime) 
 
 def test_anomalies_page_with_and_without_a_feed(console: TestClient, quiet_runtime: Runtime) -> None:
     sign_in(console, "revenue_integrity")
+    assert "No current spikes." in console.get("/console/anomalies").text, "on by default, nothing yet"
+    quiet_runtime.anomaly_feed = None
     assert "Anomaly detection not configured" in console.get("/console/anomalies").text
     quiet_runtime.anomaly_feed = StaticAnomalyFeed(
         [AnomalyRow("87726", "denial", "CO-97", datetime(2026, 1, 1, tzinfo=UTC), 47, 3.0, 9.1)]
