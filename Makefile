@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean venv
+.PHONY: run test lint typecheck check bench clean venv fuzz bench-quick
 
 venv: $(STAMP)
 
@@ -30,6 +30,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# issue 11: long fuzzing (atheris FUZZ_SECONDS per target, hypothesis and schemathesis with
+# FUZZ_EXAMPLES examples); under 30 minutes with the defaults (docs/fuzzing.md).
+FUZZ_SECONDS  ?= 180
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/run_fuzz.py --seconds $(FUZZ_SECONDS) --examples $(FUZZ_EXAMPLES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

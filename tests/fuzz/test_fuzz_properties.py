@@ -158,6 +158,25 @@ def test_saved_crash_seeds_stay_fixed(target: str, path: Path) -> None:
     fuzzkit.check(target, path.read_bytes())
 
 
+KNOWN_GAPS = sorted(path for path in (fuzzkit.KNOWN_GAPS / "redaction").iterdir() if path.is_file())
+
+
+@pytest.mark.parametrize("path", KNOWN_GAPS, ids=lambda path: path.name)
+def test_known_gap_seeds_pass_the_documented_property(path: Path) -> None:
+    fuzzkit.check("redaction", path.read_bytes())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=fuzzkit.FuzzPropertyViolated,
+    reason="known gap (docs/fuzzing.md): an id glued to a letter run, e.g. COPCN-7731-0099, is not "
+    "matched by the known-value layer nor flagged by the leak check",
+)
+@pytest.mark.parametrize("path", KNOWN_GAPS, ids=lambda path: path.name)
+def test_known_gap_an_id_glued_to_a_word_survives(path: Path) -> None:
+    fuzzkit.run_redaction(path.read_bytes(), glued=True)
+
+
 def test_a_hang_is_reported() -> None:
     """The time bound fires (so a hanging parser fails the test instead of stalling the suite)."""
     with pytest.raises(fuzzkit.FuzzHang), fuzzkit.time_bound(0.05):
