@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean venv fuzz bench-quick
+.PHONY: run test lint typecheck check bench clean venv
 
 venv: $(STAMP)
 
@@ -35,6 +35,7 @@ check: lint typecheck test
 # FUZZ_EXAMPLES examples); under 30 minutes with the defaults (docs/fuzzing.md).
 FUZZ_SECONDS  ?= 180
 FUZZ_EXAMPLES ?= 2000
+.PHONY: fuzz bench-quick
 fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/run_fuzz.py --seconds $(FUZZ_SECONDS) --examples $(FUZZ_EXAMPLES)
 
