@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -321,11 +322,13 @@ def render(
 
 
 def write_block(doc: Path, block: str) -> None:
+    """Replace the generated block of ``doc`` (the markers on lines of their own), or insert it under
+    the title."""
     text = doc.read_text() if doc.exists() else "# Performance\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + block + tail
+    begin = re.search(rf"^{re.escape(BEGIN)}$", text, re.M)
+    end = re.search(rf"^{re.escape(END)}$", text[begin.end() :] if begin else "", re.M)
+    if begin and end:
+        text = text[: begin.start()] + block + text[begin.end() + end.end() :]
     else:
         lines = text.splitlines(keepends=True)
         at = 1 if lines and lines[0].startswith("# ") else 0

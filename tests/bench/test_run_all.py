@@ -38,10 +38,10 @@ def test_quick_run_writes_every_target_into_a_copy_of_the_report(tmp_path: Path)
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     text = doc.read_text()
-    assert text.count("<!-- bench:begin -->") == 1 and text.count("<!-- bench:end -->") == 1
+    assert text.count("\n<!-- bench:begin -->\n") == 1 and text.count("\n<!-- bench:end -->\n") == 1
     assert text.index("<!-- bench:begin -->") < text.index("## ")  # the block comes first
     block = text[text.index("<!-- bench:begin -->") : text.index("<!-- bench:end -->")]
-    hand_written = original.split("<!-- bench:end -->")[-1] if "<!-- bench:end -->" in original else original
+    hand_written = original.split("\n<!-- bench:end -->\n")[-1]
     assert hand_written.split("\n", 1)[1].strip() in text  # every hand-written section kept
     for needle in (
         "group commit vs single-row commit",
@@ -65,14 +65,13 @@ def test_quick_run_writes_every_target_into_a_copy_of_the_report(tmp_path: Path)
 def test_the_block_is_replaced_not_repeated(tmp_path: Path) -> None:
     run_all = load_run_all()
     doc = tmp_path / "PERFORMANCE.md"
-    doc.write_text("# Performance\n\n## Hand-written\n\ntext\n")
+    doc.write_text("# Performance\n\n## Hand-written\n\nmentions `<!-- bench:end -->` in text\n")
     for body in ("first", "second"):
         run_all.write_block(doc, f"{run_all.BEGIN}\n{body}\n{run_all.END}")
     text = doc.read_text()
     assert text.count(run_all.BEGIN) == 1 and "second" in text and "first" not in text
-    assert text.startswith("# Performance\n\n<!-- bench:begin -->") and text.endswith(
-        "## Hand-written\n\ntext\n"
-    )
+    assert text.startswith("# Performance\n\n<!-- bench:begin -->")
+    assert text.endswith("## Hand-written\n\nmentions `<!-- bench:end -->` in text\n")
 
 
 def test_a_missing_script_is_listed_not_fatal(tmp_path: Path) -> None:
