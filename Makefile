@@ -31,6 +31,23 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+# issue 11: long fuzzing (atheris FUZZ_SECONDS per target, hypothesis and schemathesis with
+# FUZZ_EXAMPLES examples); under 30 minutes with the defaults (docs/fuzzing.md).
+FUZZ_SECONDS  ?= 180
+FUZZ_EXAMPLES ?= 2000
+.PHONY: fuzz bench-quick
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/run_fuzz.py --seconds $(FUZZ_SECONDS) --examples $(FUZZ_EXAMPLES)
+
+# issue 11: every bench/ script, summary written at the top of docs/PERFORMANCE.md (~15-25 min on
+# 2 cores); bench-quick: tiny sizes into a copy under var/bench/ (the regular suite runs the same).
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+bench-quick: $(STAMP)
+	@mkdir -p var/bench && cp docs/PERFORMANCE.md var/bench/PERFORMANCE-quick.md
+	$(BIN)/python bench/run_all.py --quick --doc var/bench/PERFORMANCE-quick.md
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
+from gateway.api.openapi_problems import document_problems
 from gateway.api.router import api_router
 from gateway.logs import REQUEST_ID
 from gateway.problems import install_problem_handlers
@@ -50,6 +51,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.token_validator = runtime.validator
     install_problem_handlers(app)
     app.include_router(api_router)
+    document_problems(app)  # the problem+json error answers, in the OpenAPI document
 
     @app.middleware("http")
     async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -59,7 +59,8 @@ def _identifier_kind(identifier: dict[str, Any], resource_type: str) -> str:
     system = identifier.get("system")
     if isinstance(system, str) and system.endswith("us-ssn"):
         return "SSN"
-    for coding in (identifier.get("type") or {}).get("coding") or []:
+    kind = identifier.get("type")
+    for coding in _as_list(kind.get("coding") if isinstance(kind, dict) else None):
         if isinstance(coding, dict) and coding.get("code") in IDENTIFIER_KIND_BY_TYPE:
             return IDENTIFIER_KIND_BY_TYPE[str(coding["code"])]
     return IDENTIFIER_KIND_BY_RESOURCE.get(resource_type, "ID")
@@ -71,7 +72,7 @@ def _name_values(name: object) -> list[str]:
     values: list[str] = []
     if isinstance(name.get("text"), str):
         values.append(name["text"])
-    parts = [part for part in (name.get("given") or []) if isinstance(part, str)]
+    parts = [part for part in _as_list(name.get("given")) if isinstance(part, str)]
     if isinstance(name.get("family"), str):
         values.append(name["family"])
         parts.append(name["family"])
@@ -85,7 +86,7 @@ def _address_values(address: object) -> list[tuple[str, str]]:
     if not isinstance(address, dict):
         return []
     values: list[tuple[str, str]] = []
-    lines = [line for line in address.get("line") or [] if isinstance(line, str)]
+    lines = [line for line in _as_list(address.get("line")) if isinstance(line, str)]
     values += [("ADDR", line) for line in lines]
     if isinstance(address.get("text"), str):
         values.append(("ADDR", address["text"]))
@@ -103,9 +104,9 @@ def _person_values(resource: dict[str, Any], field: str) -> list[PhiValue]:
         found += [PhiValue("NAME", f"{field}.name", value) for value in _name_values(name)]
     if isinstance(resource.get("birthDate"), str):
         found.append(PhiValue("DOB", f"{field}.birthDate", resource["birthDate"]))
-    for address in resource.get("address") or []:
+    for address in _as_list(resource.get("address")):
         found += [PhiValue(kind, f"{field}.address", value) for kind, value in _address_values(address)]
-    for telecom in resource.get("telecom") or []:
+    for telecom in _as_list(resource.get("telecom")):
         if isinstance(telecom, dict) and isinstance(telecom.get("value"), str):
             kind = TELECOM_KIND.get(str(telecom.get("system")), "PHONE")
             found.append(PhiValue(kind, f"{field}.telecom", telecom["value"]))
@@ -128,7 +129,7 @@ def collect_phi(resource: dict[str, Any], field: str = "") -> list[PhiValue]:
     if resource_type == "Account" and isinstance(resource.get("name"), str):
         found.append(PhiValue("NAME", f"{prefix}.name", resource["name"]))
     if resource_type == "AuditEvent":
-        for agent in resource.get("agent") or []:
+        for agent in _as_list(resource.get("agent")):
             if isinstance(agent, dict):
                 found += _person_values({"name": agent.get("name")}, f"{prefix}.agent")
                 if isinstance(agent.get("altId"), str):
@@ -139,7 +140,7 @@ def collect_phi(resource: dict[str, Any], field: str = "") -> list[PhiValue]:
             kind = _identifier_kind(identifier, resource_type)
             found.append(PhiValue(kind, f"{prefix}.identifier", identifier["value"]))
     found += _references(resource, prefix)
-    for index, contained in enumerate(resource.get("contained") or []):
+    for index, contained in enumerate(_as_list(resource.get("contained"))):
         if isinstance(contained, dict):
             found += collect_phi(contained, f"{prefix}.contained[{index}]")
     return found

@@ -76,9 +76,15 @@ def _money(value: object) -> Decimal | None:
         return None
 
 
+def _items(value: object) -> list[Any]:
+    """``value`` when it is a JSON array, else nothing (a scalar or object where R4 has an array
+    is not iterated: ``"coding": true`` must not raise)."""
+    return value if isinstance(value, list) else []
+
+
 def _codings(concept: object) -> Iterator[dict[str, Any]]:
     if isinstance(concept, dict):
-        for coding in concept.get("coding") or []:
+        for coding in _items(concept.get("coding")):
             if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                 yield coding
 
@@ -123,13 +129,13 @@ class _Builder:
 
 
 def _outcome_facts(builder: _Builder, outcome: dict[str, Any]) -> None:
-    issues = [issue for issue in outcome.get("issue") or [] if isinstance(issue, dict)][:MAX_ISSUES]
+    issues = [issue for issue in _items(outcome.get("issue")) if isinstance(issue, dict)][:MAX_ISSUES]
     builder.facts["issue.count"] = len(issues)
     for index, issue in enumerate(issues):
         builder.facts[f"issue.{index}.severity"] = str(issue.get("severity"))
         builder.facts[f"issue.{index}.code"] = str(issue.get("code"))
-        expressions = [item for item in issue.get("expression") or [] if isinstance(item, str)]
-        locations = [item for item in issue.get("location") or [] if isinstance(item, str)]
+        expressions = [item for item in _items(issue.get("expression")) if isinstance(item, str)]
+        locations = [item for item in _items(issue.get("location")) if isinstance(item, str)]
         builder.facts[f"issue.{index}.expression"] = ", ".join(expressions)[:200] or None
         builder.facts[f"issue.{index}.location"] = ", ".join(locations)[:200] or None
         builder.code("http://hl7.org/fhir/issue-type", issue.get("code"), None, f"issue.{index}")
@@ -146,11 +152,11 @@ def _adjudications(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
         node = stack.pop()
         if not isinstance(node, dict):
             continue
-        for adjudication in node.get("adjudication") or []:
+        for adjudication in _items(node.get("adjudication")):
             if isinstance(adjudication, dict):
                 yield adjudication
         for key in ("item", "addItem", "detail", "subDetail"):
-            stack.extend(node.get(key) or [])
+            stack.extend(_items(node.get(key)))
 
 
 def _claim_facts(builder: _Builder, resource: dict[str, Any]) -> str:
@@ -159,7 +165,7 @@ def _claim_facts(builder: _Builder, resource: dict[str, Any]) -> str:
     facts = builder.facts
     outcome = resource.get("outcome")
     billed = paid = None
-    for total in resource.get("total") or []:
+    for total in _items(resource.get("total")):
         if not isinstance(total, dict):
             continue
         codes = _category_codes(total)
@@ -180,7 +186,7 @@ def _claim_facts(builder: _Builder, resource: dict[str, Any]) -> str:
         for coding in _codings(adjudication.get("reason")):
             builder.code(coding.get("system"), coding.get("code"), coding.get("display"), "reason")
     facts["adjudication.status"] = status
-    errors = [error for error in resource.get("error") or [] if isinstance(error, dict)]
+    errors = [error for error in _items(resource.get("error")) if isinstance(error, dict)]
     for index, error in enumerate(errors[:MAX_ISSUES]):
         for coding in _codings(error.get("code")):
             builder.code(coding.get("system"), coding.get("code"), coding.get("display"), "error")
@@ -191,7 +197,7 @@ def _claim_facts(builder: _Builder, resource: dict[str, Any]) -> str:
             )
     facts["error.count"] = len(errors)
     builder.text("disposition", resource.get("disposition"))
-    for index, note in enumerate(resource.get("processNote") or []):
+    for index, note in enumerate(_items(resource.get("processNote"))):
         if isinstance(note, dict):
             builder.text(f"processNote.{index}", note.get("text"))
     if outcome == "error" or errors:
@@ -316,7 +322,7 @@ def records_from_resource(
     common = {"vendor": vendor, "instance": instance, "received_at": now, "origin": origin}
     if resource.get("resourceType") != "Bundle":
         return _for_resource(resource, [], common)
-    entries = [entry for entry in resource.get("entry") or [] if isinstance(entry, dict)]
+    entries = [entry for entry in _items(resource.get("entry")) if isinstance(entry, dict)]
     people: list[PhiValue] = _search_link_identifiers(resource)
     for entry in entries:  # every entry's people (contained or included) protect every record
         item = entry.get("resource")
@@ -343,7 +349,7 @@ def records_from_resource(
 def _search_link_identifiers(bundle: dict[str, Any]) -> list[PhiValue]:
     """Identifier values in the Bundle's own search links (``patient.identifier=system|value``)."""
     found: list[PhiValue] = []
-    for link in bundle.get("link") or []:
+    for link in _items(bundle.get("link")):
         url = link.get("url") if isinstance(link, dict) else None
         if not isinstance(url, str):
             continue
@@ -358,7 +364,7 @@ def _for_resource(
 ) -> list[SourceRecord]:
     contained_outcomes = [
         item
-        for item in resource.get("contained") or []
+        for item in _items(resource.get("contained"))
         if isinstance(item, dict) and item.get("resourceType") == "OperationOutcome"
     ]
     if (
@@ -377,7 +383,7 @@ def high_water(resource: dict[str, Any]) -> datetime | None:
         meta = resource.get("meta")
         return parse_instant(meta.get("lastUpdated")) if isinstance(meta, dict) else None
     latest: datetime | None = None
-    for entry in resource.get("entry") or []:
+    for entry in _items(resource.get("entry")):
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             continue
         if (entry.get("search") or {}).get("mode") in ("outcome", "include"):

@@ -76,7 +76,10 @@ def _check_resource(resource: dict[str, Any], path: str, problems: list[tuple[st
             problems.append((f"{prefix}text.status", "required when text is present (R4 Narrative)"))
         if not isinstance(text.get("div"), str):
             problems.append((f"{prefix}text.div", "required when text is present (R4 Narrative)"))
-    for index, item in enumerate(resource.get("contained") or []):
+    contained = resource.get("contained")
+    if contained is not None and not isinstance(contained, list):
+        problems.append((f"{prefix}contained", "must be an array"))
+    for index, item in enumerate(contained if isinstance(contained, list) else []):
         if isinstance(item, dict):
             _check_resource(item, f"{prefix}contained[{index}]", problems)
     if kind == "OperationOutcome":
@@ -92,7 +95,10 @@ def _check_resource(resource: dict[str, Any], path: str, problems: list[tuple[st
                     if not isinstance(issue.get(name), str):
                         problems.append((f"{prefix}issue[{index}].{name}", "required"))
     if kind == "Bundle":
-        for index, entry in enumerate(resource.get("entry") or []):
+        entries = resource.get("entry")
+        if entries is not None and not isinstance(entries, list):
+            problems.append((f"{prefix}entry", "must be an array"))
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
             where = f"{prefix}entry[{index}]"
             if not isinstance(entry, dict):
                 problems.append((where, "must be an object"))

@@ -78,8 +78,10 @@ class MllpDecoder:
             view = b""
             end = self._buffer.find(END, scan_from)
             if end == -1:
-                if len(self._buffer) > self._max and not self._skipping:
-                    out.append(FrameTooLarge(bytes(self._buffer[:_HEAD_BYTES]), self._max))
+                # a trailing 0x1C may be the first half of the end marker: not frame content yet
+                content = len(self._buffer) - (1 if self._buffer.endswith(b"\x1c") else 0)
+                if content > self._max and not self._skipping:
+                    out.append(FrameTooLarge(bytes(self._buffer[: min(content, _HEAD_BYTES)]), self._max))
                     self._skipping = True
                 if self._skipping:
                     keep = self._buffer[-1:] if self._buffer.endswith(b"\x1c") else b""

@@ -19,7 +19,15 @@ PUBLIC_PATHS = frozenset({JWKS_PATH})
 router = APIRouter(tags=["fhir"])
 
 
-@router.get(JWKS_PATH, summary="The gateway's public signing keys (JWK Set)", response_model=None)
+JWK_SET_SCHEMA = {"type": "object", "required": ["keys"], "properties": {"keys": {"type": "array"}}}
+
+
+@router.get(
+    JWKS_PATH,
+    summary="The gateway's public signing keys (JWK Set)",
+    response_model=None,
+    responses={200: {"content": {"application/jwk-set+json": {"schema": JWK_SET_SCHEMA}}}},
+)
 async def jwks(request: Request) -> JSONResponse:
     """Every active and previous signing key, public parameters only."""
     runtime: Runtime = request.app.state.runtime

@@ -24,7 +24,26 @@ MAX_FORM_FIELDS = 8
 router = APIRouter(tags=["oauth"])
 
 
-@router.post(TOKEN_PATH, summary="Dev issuer: client-credentials token endpoint", response_model=None)
+OAUTH_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+            }
+        }
+    }
+}
+
+
+@router.post(
+    TOKEN_PATH,
+    summary="Dev issuer: client-credentials token endpoint",
+    response_model=None,
+    # RFC 6749 section 5.2: errors are JSON objects with an ``error`` code, not problem+json
+    responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
+)
 async def token(request: Request) -> JSONResponse:
     """Issue an RFC 9068 access token to a registered client (RFC 6749 section 4.4)."""
     runtime: Runtime = request.app.state.runtime

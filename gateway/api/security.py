@@ -47,7 +47,12 @@ async def get_audit(
     return Response(body, media_type="application/json")
 
 
-@router.get("/dataflow", summary="The data-flow diagram of the running configuration", response_model=None)
+@router.get(
+    "/dataflow",
+    summary="The data-flow diagram of the running configuration",
+    response_model=None,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},  # mermaid, dot
+)
 async def get_dataflow(
     request: Request,
     principal: AuditReader,

@@ -50,7 +50,7 @@ class ReplayRequest(BaseModel):
 class PurgeRequest(BaseModel):
     """Purge settled entries older than ``older_than_days`` (held entries are kept)."""
 
-    older_than_days: Annotated[float, Field(ge=0)]
+    older_than_days: Annotated[float, Field(ge=0, le=36500)]  # a timedelta overflows far above
     states: list[EntryState] = Field(default_factory=lambda: [EntryState.DELIVERED])
 
 
