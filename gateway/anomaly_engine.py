@@ -182,7 +182,7 @@ class AnomalyEngine:
         """Judge ``hour`` (an hour start) for every busy scope; open meta-tickets for new spikes;
         return the events recorded by this call (none when the hour was judged before)."""
         hour = hour.replace(minute=0, second=0, microsecond=0)
-        async with self._lock:
+        async with self._lock, self.store.judging():  # one node at a time on a shared store
             await self.flush()
             events = await self._judge(hour, pipeline)
             last = await self.last_judged()
@@ -453,8 +453,16 @@ class AnomalyService:
         )
 
 
-def build_anomaly(settings: AnomalySettings, spool_file: Path) -> AnomalyEngine | None:
-    """The engine on the spool database file, or None when disabled."""
+def build_anomaly(
+    settings: AnomalySettings, spool_file: Path, *, postgres_dsn: str | None = None
+) -> AnomalyEngine | None:
+    """The engine on the spool database file, or on the PostgreSQL spool database when
+    ``postgres_dsn`` is given (``spool.backend = postgresql``: shared by every node), or None when
+    disabled."""
     if not settings.enabled:
         return None
+    if postgres_dsn is not None:
+        from gateway.anomaly_postgres import PostgresAnomalyStore
+
+        return AnomalyEngine(settings, PostgresAnomalyStore(postgres_dsn))
     return AnomalyEngine(settings, AnomalyStore(spool_file))

@@ -11,16 +11,17 @@ Tables (every key a fixed-shape id: scope keys of payer ids, category keys and c
 - ``change_markers``: workflow or rule changes per category and day;
 - ``anomaly_meta``: ``counting_since`` (the first hour counted: earlier hours are unknown, not 0).
 
-With ``spool.backend = postgresql`` these tables still live in the SQLite file at
-``settings.spool_file`` (as the lifecycle store does); a PostgreSQL sibling is not built yet.
+With ``spool.backend = postgresql`` the same tables live in the PostgreSQL spool database
+(`gateway.anomaly_postgres.PostgresAnomalyStore`), shared by every node.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -369,3 +370,9 @@ class AnomalyStore:
     async def aclose(self) -> None:
         """`close` in a worker thread."""
         await asyncio.to_thread(self.close)
+
+    @contextlib.asynccontextmanager
+    async def judging(self) -> AsyncIterator[None]:
+        """Held while one hour is judged: nothing to share with one node (the PostgreSQL store
+        holds a cluster-wide advisory lock, so one node judges an hour at a time)."""
+        yield

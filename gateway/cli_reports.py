@@ -24,9 +24,10 @@ from fallback.clock import utc_now
 from fallback.errors import SpoolError
 from gateway.anomaly_counts import ID_SHAPE
 from gateway.anomaly_engine import AnomalyEngine
+from gateway.anomaly_postgres import anomaly_store_for
 from gateway.anomaly_reports import ReportService, marker_json, redact_note
-from gateway.anomaly_store import AnomalyStore
 from gateway.exit_codes import ExitCode
+from gateway.lifecycle_wiring import lifecycle_dsn
 from gateway.settings import get_settings
 
 T = TypeVar("T")
@@ -62,7 +63,7 @@ def _day(value: str, option: str) -> date:
 
 def _with_store(config: str | None, action: Callable[[AnomalyEngine, Path], Awaitable[T]]) -> T:
     settings = get_settings(Path(config) if config else None)
-    engine = AnomalyEngine(settings.anomaly, AnomalyStore(settings.spool_file))
+    engine = AnomalyEngine(settings.anomaly, anomaly_store_for(settings.spool_file, lifecycle_dsn(settings)))
 
     async def main() -> T:
         try:

@@ -279,9 +279,10 @@ class ClusterLock:
     """An async lock held across processes: the local asyncio lock, then a session advisory lock
     on a dedicated connection (see the module docstring). ``async with lock: ...``."""
 
-    def __init__(self, dsn: str, *, connect_timeout: float = 10.0) -> None:
+    def __init__(self, dsn: str, *, connect_timeout: float = 10.0, lock_id: int = LIFECYCLE_LOCK_ID) -> None:
         self._local = asyncio.Lock()
         self._db = _Connection(dsn, connect_timeout)
+        self._lock_id = lock_id
 
     def locked(self) -> bool:
         """Whether this process holds (or is taking) the lock."""
@@ -290,7 +291,7 @@ class ClusterLock:
     def _call(self, sql: str) -> None:
         with self._db.lock:
             try:
-                self._db.get().execute(sql, (LIFECYCLE_LOCK_ID,))
+                self._db.get().execute(sql, (self._lock_id,))
             except psycopg.Error as error:
                 self._db.close()
                 raise _unavailable(error) from None

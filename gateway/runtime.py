@@ -130,7 +130,7 @@ class Runtime:
         lifecycle = build_lifecycle(
             settings.lifecycle, settings.spool_file, postgres_dsn=lifecycle_dsn(settings), cipher=cipher
         )
-        anomaly = build_anomaly(settings.anomaly, settings.spool_file)
+        anomaly = build_anomaly(settings.anomaly, settings.spool_file, postgres_dsn=lifecycle_dsn(settings))
         pipeline = IngestPipeline(
             routing.normalizer,
             build_sealer(
