@@ -76,6 +76,12 @@ class SpoolSettings(BaseModel):
         30.0, description="Delivered entries older than this are purged by `rcmgw spool purge`."
     )
 
+    @model_validator(mode="after")
+    def _postgresql_needs_a_dsn(self) -> SpoolSettings:
+        if self.backend == "postgresql" and self.dsn is None:
+            raise ValueError("spool.backend is postgresql but spool.dsn (env:NAME or file:PATH) is unset")
+        return self
+
 
 SinkKind = Literal["file", "webhook", "redmine", "jira", "servicenow", "zendesk", "rest", "pull"]
 

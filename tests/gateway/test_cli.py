@@ -119,6 +119,15 @@ def test_check_config_reports_the_bad_setting(home: Path, tmp_path: Path) -> Non
     assert ok.returncode == 0 and json.loads(ok.stdout)["http_port"] == 9090
 
 
+def test_postgresql_spool_without_a_dsn_is_a_configuration_error(home: Path) -> None:
+    result = rcmgw(home, "check-config", RCMGW_SPOOL__BACKEND="postgresql")
+    assert result.returncode == 65
+    assert result.stderr.decode().strip() == (
+        "rcmgw: error: configuration: spool: Value error, spool.backend is postgresql but spool.dsn"
+        " (env:NAME or file:PATH) is unset"
+    )
+
+
 def test_environment_overrides_config_file(home: Path, tmp_path: Path) -> None:
     config = tmp_path / "gw.yaml"
     config.write_text("http_port: 7000\nlog_level: DEBUG\n")
