@@ -102,7 +102,14 @@ def steps(presidio: bool) -> list[Step]:
             ["--hl7", "100,200", "--spool", "1000,2000"],
             1500,
         ),
-        Step("console", "console.py", [], None, 600, "section of issue 10 (bench/console.py)"),
+        Step(
+            "console",
+            "console.py",
+            ["100000", "15"],
+            ["2000", "3"],
+            600,
+            "section of issue 10 (bench/console.py)",
+        ),
     ]
 
 
