@@ -133,31 +133,36 @@ class DeliveryWorker:
             self._breaker.record(True)  # nothing to try: do not leave the trial hanging
         outcomes: list[Outcome | None] = [None] * len(entries)
         stopped: str | None = None
-        slots = asyncio.Semaphore(self._concurrency)
 
         async def one(index: int, entry: LeasedEntry) -> None:
             nonlocal stopped
-            async with slots:
-                if stopped is None and index > 0 and self._breaker is not None and not self._breaker.allow():
-                    stopped = "circuit_open"
-                if stopped is None and self._limiter is not None:
-                    await self._limiter.acquire()
-                if stopped is not None:  # also when it stopped while this one waited
-                    wait = self._half_open_after if stopped == "circuit_open" else timedelta(0)
-                    outcomes[index] = RetryAt(when=self._now() + wait, reason=stopped)
-                    return
-                outcome = await self._attempt(entry)
-                gone = outcome.reason if isinstance(outcome, RetryAt) else ""
-                if gone.startswith(SinkGone.code) and stopped != SinkGone.code:
-                    stopped = SinkGone.code
-                    await self._disable(gone)
-                outcomes[index] = outcome
+            if stopped is None and index > 0 and self._breaker is not None and not self._breaker.allow():
+                stopped = "circuit_open"
+            if stopped is None and self._limiter is not None:
+                await self._limiter.acquire()
+            if stopped is not None:  # also when it stopped while this one waited
+                wait = self._half_open_after if stopped == "circuit_open" else timedelta(0)
+                outcomes[index] = RetryAt(when=self._now() + wait, reason=stopped)
+                return
+            outcome = await self._attempt(entry)
+            gone = outcome.reason if isinstance(outcome, RetryAt) else ""
+            if gone.startswith(SinkGone.code) and stopped != SinkGone.code:
+                stopped = SinkGone.code
+                await self._disable(gone)
+            outcomes[index] = outcome
+
+        # ``concurrency`` lanes take the entries in order, one at a time each: at most that many
+        # sends in flight, and one task per lane rather than per entry.
+        queue = iter(enumerate(entries))
+
+        async def lane() -> None:
+            for index, entry in queue:
+                await one(index, entry)
 
         if self._concurrency == 1:
-            for index, entry in enumerate(entries):
-                await one(index, entry)
+            await lane()
         else:
-            await asyncio.gather(*(one(index, entry) for index, entry in enumerate(entries)))
+            await asyncio.gather(*(lane() for _ in range(min(self._concurrency, len(entries)))))
         await self._settle_all(entries, [o for o in outcomes if o is not None])
         return len(entries)
 
