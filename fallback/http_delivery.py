@@ -50,14 +50,18 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 def check_response(sink: str, response: httpx.Response) -> None:
     """Raise the delivery error ``response``'s status calls for (see the module docstring)."""
-    status = response.status_code
+    check_status(sink, response.status_code, response.headers.get("retry-after"))
+
+
+def check_status(sink: str, status: int, retry_after: str | None) -> None:
+    """`check_response` for a bare status and ``Retry-After`` value (the lean webhook client)."""
     if 200 <= status < 300:
         return
     error: TransientDeliveryError | PermanentDeliveryError
     if status in TRANSIENT_4XX or status >= 500:
         error = TransientDeliveryError(
             f"{sink}: remote answered {status}",
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            retry_after=parse_retry_after(retry_after),
         )
     elif status == 410:
         error = SinkGone(f"{sink}: remote answered 410 Gone; sink disabled")
@@ -117,6 +121,7 @@ __all__ = [
     "TRANSIENT_4XX",
     "call",
     "check_response",
+    "check_status",
     "parse_retry_after",
     "require_safe_url",
     "send",

@@ -240,11 +240,6 @@ class SqliteAdmin:
             except (SpoolCorrupt, ValidationError) as exc:
                 self._bury_corrupt(conn, entry_id, sink, now_us, exc)
                 continue
-            conn.execute(
-                "UPDATE entries SET state = 'leased', attempts = attempts + 1, updated_at = ?,"
-                " lease_owner = ?, lease_expires_at = ? WHERE entry_id = ?",
-                (now_us, owner, to_micros(expires), entry_id),
-            )
             leased.append(
                 LeasedEntry(
                     entry_id=entry_id,
@@ -255,6 +250,13 @@ class SqliteAdmin:
                     lease_expires_at=expires,
                     seq=seq,
                 )
+            )
+        seqs = [entry.seq for entry in leased]
+        for chunk in (seqs[i : i + _CHUNK] for i in range(0, len(seqs), _CHUNK)):  # by rowid, one go
+            conn.execute(
+                "UPDATE entries SET state = 'leased', attempts = attempts + 1, updated_at = ?,"  # noqa: S608
+                f" lease_owner = ?, lease_expires_at = ? WHERE seq IN ({_marks(len(chunk))})",
+                (now_us, owner, to_micros(expires), *chunk),
             )
         return leased
 

@@ -69,6 +69,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX entries_state_updated ON entries (state, updated_at)",
         "CREATE INDEX payloads_category ON payloads (category)",
     ),
+    # 3: lease in (created_at, seq) order straight from an index (no sort of every due entry);
+    # next_attempt_at rides along so not-yet-due entries are skipped without reading their rows.
+    ("CREATE INDEX entries_lease_order ON entries (sink, state, created_at, seq, next_attempt_at)",),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -15,7 +15,9 @@ further send starts: the rest of the batch goes back to PENDING at the half-open
 `RateLimiter` spaces the sends (each send takes a token, whatever the concurrency). A `SinkGone`
 (HTTP 410) disables the sink in the spool (every node stops), puts the entry back, and stops the
 rest of the batch; a disabled sink is skipped until an operator re-enables it. ``on_settled``
-(e.g. the gateway's audit log) is awaited after every settlement with the entry and its outcome.
+(e.g. the gateway's audit log) is awaited after every settlement with the entry and its outcome;
+``on_settled_batch`` once per round with every settled (entry, outcome), in order, so a durable
+hook can commit a whole batch at once (the gateway's audit log does: one transaction per batch).
 
 Logs carry the entry id, ticket id, sink, outcome and error class name, never ticket content or an
 exception's message (a remote's error text can echo PHI back).
@@ -26,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from fallback.circuit import CircuitBreaker, RateLimiter
@@ -47,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 SettledHook = Callable[[LeasedEntry, Outcome], Awaitable[None]]
 """Called after each settlement (the gateway audits deliveries, retries and dead letters)."""
+
+SettledBatchHook = Callable[[Sequence[tuple[LeasedEntry, Outcome]]], Awaitable[None]]
+"""Called once per round with the round's settlements, in order (one durable write per batch)."""
 
 
 class DeliveryWorker:
@@ -73,6 +78,7 @@ class DeliveryWorker:
         breaker: CircuitBreaker | None = None,
         limiter: RateLimiter | None = None,
         on_settled: SettledHook | None = None,
+        on_settled_batch: SettledBatchHook | None = None,
         half_open_after: timedelta = timedelta(seconds=30),
         concurrency: int = 1,
     ) -> None:
@@ -95,6 +101,7 @@ class DeliveryWorker:
         self._breaker = breaker
         self._limiter = limiter
         self._on_settled = on_settled
+        self._on_settled_batch = on_settled_batch
         self._half_open_after = half_open_after
         self._concurrency = concurrency
 
@@ -133,31 +140,36 @@ class DeliveryWorker:
             self._breaker.record(True)  # nothing to try: do not leave the trial hanging
         outcomes: list[Outcome | None] = [None] * len(entries)
         stopped: str | None = None
-        slots = asyncio.Semaphore(self._concurrency)
 
         async def one(index: int, entry: LeasedEntry) -> None:
             nonlocal stopped
-            async with slots:
-                if stopped is None and index > 0 and self._breaker is not None and not self._breaker.allow():
-                    stopped = "circuit_open"
-                if stopped is None and self._limiter is not None:
-                    await self._limiter.acquire()
-                if stopped is not None:  # also when it stopped while this one waited
-                    wait = self._half_open_after if stopped == "circuit_open" else timedelta(0)
-                    outcomes[index] = RetryAt(when=self._now() + wait, reason=stopped)
-                    return
-                outcome = await self._attempt(entry)
-                gone = outcome.reason if isinstance(outcome, RetryAt) else ""
-                if gone.startswith(SinkGone.code) and stopped != SinkGone.code:
-                    stopped = SinkGone.code
-                    await self._disable(gone)
-                outcomes[index] = outcome
+            if stopped is None and index > 0 and self._breaker is not None and not self._breaker.allow():
+                stopped = "circuit_open"
+            if stopped is None and self._limiter is not None:
+                await self._limiter.acquire()
+            if stopped is not None:  # also when it stopped while this one waited
+                wait = self._half_open_after if stopped == "circuit_open" else timedelta(0)
+                outcomes[index] = RetryAt(when=self._now() + wait, reason=stopped)
+                return
+            outcome = await self._attempt(entry)
+            gone = outcome.reason if isinstance(outcome, RetryAt) else ""
+            if gone.startswith(SinkGone.code) and stopped != SinkGone.code:
+                stopped = SinkGone.code
+                await self._disable(gone)
+            outcomes[index] = outcome
+
+        # ``concurrency`` lanes take the entries in order, one at a time each: at most that many
+        # sends in flight, and one task per lane rather than per entry.
+        queue = iter(enumerate(entries))
+
+        async def lane() -> None:
+            for index, entry in queue:
+                await one(index, entry)
 
         if self._concurrency == 1:
-            for index, entry in enumerate(entries):
-                await one(index, entry)
+            await lane()
         else:
-            await asyncio.gather(*(one(index, entry) for index, entry in enumerate(entries)))
+            await asyncio.gather(*(lane() for _ in range(min(self._concurrency, len(entries)))))
         await self._settle_all(entries, [o for o in outcomes if o is not None])
         return len(entries)
 
@@ -240,36 +252,51 @@ class DeliveryWorker:
             self._breaker.record(success)
 
     async def _settle_all(self, entries: list[LeasedEntry], outcomes: list[Outcome]) -> None:
-        """Settle a batch in one spool transaction (`settle_many`) when the backend offers it."""
+        """Settle a batch in one spool transaction (`settle_many`) when the backend offers it, then
+        hand the settled ones to ``on_settled_batch``."""
+        pairs = list(zip(entries, outcomes, strict=True))
         settle_many = getattr(self._spool, "settle_many", None)
+        done: list[tuple[LeasedEntry, Outcome]] = []
         if settle_many is None or len(entries) == 1:
-            for entry, outcome in zip(entries, outcomes, strict=True):
-                await self._settle(entry, outcome)
-            return
-        try:
-            lost = set(await settle_many([(e.entry_id, o) for e, o in zip(entries, outcomes, strict=True)],
-                                         owner=self._owner))  # fmt: skip
-        except SpoolError as exc:
-            for entry, outcome in zip(entries, outcomes, strict=True):
-                logger.error("settlement failed", extra={**self._fields(entry, outcome), "code": exc.code})
-            return
-        for entry, outcome in zip(entries, outcomes, strict=True):
-            if entry.entry_id in lost:
-                logger.warning("lease lost before settlement", extra=self._fields(entry, outcome))
-            else:
-                await self._settled(entry, outcome)
+            for entry, outcome in pairs:
+                if await self._settle(entry, outcome):
+                    done.append((entry, outcome))
+        else:
+            try:
+                lost = set(await settle_many([(e.entry_id, o) for e, o in pairs], owner=self._owner))
+            except SpoolError as exc:
+                for entry, outcome in pairs:
+                    logger.error(
+                        "settlement failed", extra={**self._fields(entry, outcome), "code": exc.code}
+                    )
+                return
+            for entry, outcome in pairs:
+                if entry.entry_id in lost:
+                    logger.warning("lease lost before settlement", extra=self._fields(entry, outcome))
+                else:
+                    await self._settled(entry, outcome)
+                    done.append((entry, outcome))
+        if self._on_settled_batch is not None and done:
+            try:
+                await self._on_settled_batch(done)
+            except Exception as exc:  # noqa: BLE001 - a failing hook must not stop delivery
+                logger.error(
+                    "settlement hook failed",
+                    extra={"sink": self._sink.name, "entries": len(done), "error_class": type(exc).__name__},
+                )
 
-    async def _settle(self, entry: LeasedEntry, outcome: Outcome) -> None:
+    async def _settle(self, entry: LeasedEntry, outcome: Outcome) -> bool:
         fields = self._fields(entry, outcome)
         try:
             await self._spool.settle(entry.entry_id, owner=self._owner, outcome=outcome)
         except LeaseLost:
             logger.warning("lease lost before settlement", extra=fields)
-            return
+            return False
         except SpoolError as exc:
             logger.error("settlement failed", extra={**fields, "code": exc.code})
-            return
+            return False
         await self._settled(entry, outcome)
+        return True
 
     async def _settled(self, entry: LeasedEntry, outcome: Outcome) -> None:
         fields = self._fields(entry, outcome)

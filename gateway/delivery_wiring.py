@@ -4,7 +4,7 @@ and the hook that audits every settlement. Used by `gateway.runtime.Runtime`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from fallback.cipher import PayloadCipher
@@ -20,7 +20,7 @@ from fallback.spool import DeadLetter, Delivered, LeasedEntry, Outcome, SpoolBac
 from fallback.sqlite_spool import SqliteSpool
 from fallback.webhook_sink import WebhookSink
 from fallback.worker import DeliveryWorker
-from gateway.audit import AuditLog
+from gateway.audit import AuditEntry, AuditLog
 from gateway.delivery_settings import SinkConfig, resolve_secret
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
@@ -118,26 +118,36 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(**limits)  # type: ignore[arg-type]
 
 
+def _audit_entry(entry: LeasedEntry, outcome: Outcome) -> AuditEntry:
+    common = {"sink": entry.sink, "entry_id": entry.entry_id, "ticket_id": entry.ticket.id}
+    if isinstance(outcome, Delivered):
+        return AuditEntry("delivery.delivered", "system", details={"remote_id": outcome.remote_id, **common})
+    if isinstance(outcome, DeadLetter):
+        return AuditEntry("delivery.dead_lettered", "system", "failed", {"reason": outcome.reason, **common})
+    details = {"reason": outcome.reason, "next_attempt_at": outcome.when.isoformat(), **common}
+    return AuditEntry("delivery.retried", "system", "retry", details)
+
+
 def audit_hook(audit: AuditLog) -> Callable[[LeasedEntry, Outcome], Awaitable[None]]:
     """Records ``delivery.delivered`` / ``delivery.retried`` / ``delivery.dead_lettered``."""
 
     async def hook(entry: LeasedEntry, outcome: Outcome) -> None:
-        common = {"sink": entry.sink, "entry_id": entry.entry_id, "ticket_id": entry.ticket.id}
-        if isinstance(outcome, Delivered):
-            await audit.record("delivery.delivered", actor="system", remote_id=outcome.remote_id, **common)
-        elif isinstance(outcome, DeadLetter):
-            await audit.record(
-                "delivery.dead_lettered", actor="system", outcome="failed", reason=outcome.reason, **common
-            )
-        else:
-            await audit.record(
-                "delivery.retried",
-                actor="system",
-                outcome="retry",
-                reason=outcome.reason,
-                next_attempt_at=outcome.when.isoformat(),
-                **common,
-            )
+        await audit.record_many([_audit_entry(entry, outcome)])
+
+    return hook
+
+
+def audit_batch_hook(
+    audit: AuditLog, metrics: GatewayMetrics | None = None
+) -> Callable[[Sequence[tuple[LeasedEntry, Outcome]]], Awaitable[None]]:
+    """`audit_hook` for a worker's whole round: the records of every settlement in ONE durable
+    append (`AuditLog.record_many`), in settlement order; observes each outcome in ``metrics``."""
+
+    async def hook(settled: Sequence[tuple[LeasedEntry, Outcome]]) -> None:
+        if metrics is not None:
+            for entry, outcome in settled:
+                metrics.settled(entry, outcome)
+        await audit.record_many([_audit_entry(entry, outcome) for entry, outcome in settled])
 
     return hook
 
@@ -169,7 +179,6 @@ def build_worker(
     config = next((c for c in settings.sinks if c.name == sink.name), None)
     limiter = RateLimiter(rate_limit(config.rate_limit)) if config and config.rate_limit else None
     breaker = CircuitBreaker() if config is None or config.circuit_breaker else None
-    hook = audit_hook(audit) if also is None else chain_hooks(audit_hook(audit), also)
     return DeliveryWorker(
         spool,
         sink,
@@ -179,9 +188,19 @@ def build_worker(
         lease_for=timedelta(seconds=settings.spool.lease_seconds),
         breaker=breaker,
         limiter=limiter,
-        on_settled=hook if metrics is None else metrics.settled_hook(hook),
+        on_settled=also,  # per settlement, after the spool commit (two-way sync's link recording)
+        on_settled_batch=audit_batch_hook(audit, metrics),  # one audit append per round
         concurrency=config.concurrency if config else 1,
     )
 
 
-__all__ = ["Spool", "audit_hook", "build_sink", "build_sinks", "build_spool", "build_worker", "retry_policy"]
+__all__ = [
+    "Spool",
+    "audit_batch_hook",
+    "audit_hook",
+    "build_sink",
+    "build_sinks",
+    "build_spool",
+    "build_worker",
+    "retry_policy",
+]

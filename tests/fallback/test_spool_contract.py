@@ -234,6 +234,28 @@ def test_expired_lease_returns_the_entry_to_others(new_spool, make_ticket, clock
     run_with(new_spool, scenario)
 
 
+def test_lease_takes_due_entries_oldest_first_across_states(new_spool, make_ticket, clock):
+    """Expired leases and due pending entries are taken together in (created_at, put order); entries
+    whose retry is not yet due are skipped, wherever they sit in that order."""
+
+    async def scenario(spool):
+        (oldest,) = (await spool.put(make_ticket(), dedup_key="dk-0", sinks=["jira"])).entry_ids
+        await spool.lease("jira", owner="crashed", limit=1, lease_for=LEASE)
+        clock.advance(1)
+        (later,) = (await spool.put(make_ticket(), dedup_key="dk-1", sinks=["jira"])).entry_ids
+        (await spool.lease("jira", owner="w1", limit=1, lease_for=LEASE))  # takes `later`
+        await spool.settle(later, owner="w1", outcome=RetryAt(when=clock.now + 3 * LEASE, reason="t"))
+        batch = await spool.put_many([PutRequest(make_ticket(), f"dk-b{i}", ["jira"]) for i in range(4)])
+        same_instant = [result.entry_ids[0] for result in batch]
+        clock.advance(LEASE.total_seconds())  # the crashed lease has expired; `later` is not due
+        first = await spool.lease("jira", owner="w2", limit=3, lease_for=LEASE)
+        assert [e.entry_id for e in first] == [oldest, *same_instant[:2]]
+        rest = await spool.lease("jira", owner="w2", limit=10, lease_for=LEASE)
+        assert [e.entry_id for e in rest] == same_instant[2:]
+
+    run_with(new_spool, scenario)
+
+
 def test_settle_delivered_is_final(new_spool, make_ticket, clock):
     async def scenario(spool):
         (entry_id,) = (await spool.put(make_ticket(), dedup_key="dk", sinks=["jira"])).entry_ids

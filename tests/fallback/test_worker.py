@@ -334,3 +334,32 @@ def test_concurrency_stops_sending_when_the_breaker_opens(make_ticket, clock):
 def test_concurrency_must_be_positive(clock):
     with pytest.raises(ValueError, match="concurrency"):
         make_worker(MemorySpool(clock=clock), MemorySink(), clock, concurrency=0)
+
+
+def test_batch_hook_gets_each_round_once_in_order(make_ticket, clock):
+    """``on_settled_batch`` is awaited once per round with every settled (entry, outcome) in lease
+    order (the gateway commits the round's audit records in one transaction); a failing hook is
+    logged and delivery goes on."""
+    rounds: list[list[tuple[str, str]]] = []
+
+    async def hook(settled):
+        rounds.append([(entry.ticket.id, type(outcome).__name__) for entry, outcome in settled])
+        raise RuntimeError("audit store down")
+
+    async def main():
+        async with MemorySpool(clock=clock) as spool:
+            tickets = [make_ticket() for _ in range(5)]
+            for i, ticket in enumerate(tickets):
+                await spool.put(ticket, dedup_key=f"dk{i}", sinks=["memory"])
+            sink = BrokenOnSink(tickets[1].id)
+            await sink.open()
+            worker = make_worker(spool, sink, clock, batch_size=3, on_settled_batch=hook)
+            assert await worker.run_once() == 3
+            assert await worker.run_once() == 2
+            return tickets
+
+    tickets = asyncio.run(main())
+    assert rounds == [
+        [(tickets[0].id, "Delivered"), (tickets[1].id, "RetryAt"), (tickets[2].id, "Delivered")],
+        [(tickets[3].id, "Delivered"), (tickets[4].id, "Delivered")],
+    ]
