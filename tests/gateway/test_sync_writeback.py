@@ -16,6 +16,7 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 from gatewayproc import wait_until
+from httpfaults import FaultServer
 from testkit import canary_event, find_canaries
 
 from fallback.cerner_events_sink import CernerEventsSink
@@ -200,11 +201,12 @@ def test_acknowledge_is_written_back_only_to_targets_that_ask_for_it(
     monkeypatch.setenv("T_HOOK", HOOK_TOKEN)
     monkeypatch.setenv("T_WB_SECRET", "whsec_" + "c2VjcmV0LXNpZ25pbmcta2V5LTMyLWJ5dGVzLWxvbmch")
     monkeypatch.setenv("T_CERNER_SECRET", "system-account-secret")
+    receiver = FaultServer()  # a real loopback receiver: the webhook sink speaks HTTP/1.1 itself
     sync = {
         "enabled": True,
         "sinks": {"file": {"shape": "generic", "auth": {"type": "token", "secret": "env:T_HOOK"}}},
         "writeback": [
-            {"name": "rcm-hook", "kind": "webhook", "url": "https://rcm.example/hooks",
+            {"name": "rcm-hook", "kind": "webhook", "url": receiver.url,
              "secrets": ["env:T_WB_SECRET"], "on": ["acknowledged", "resolved"]},
             {"name": "cerner-events", "kind": "cerner", "url": CERNER, "tenant": "t-1",
              "token_url": TOKEN_URL, "client_id": "rcmgw-system", "client_secret": "env:T_CERNER_SECRET"},
@@ -213,7 +215,7 @@ def test_acknowledge_is_written_back_only_to_targets_that_ask_for_it(
     config = get_settings(home=home, sync=sync, delivery_poll_interval=0.05)
     runtime = Runtime.build(config)
     with respx.mock(assert_all_called=False) as mock:
-        hook = mock.post("https://rcm.example/hooks").mock(return_value=httpx.Response(200, json={}))
+        mock.route(host="127.0.0.1").pass_through()
         cerner = FakeCerner(mock)
         with TestClient(create_app(config, runtime)) as client:
             headers = {"Authorization": f"Bearer {runtime.issuer.mint('writer', ['events:write'])}"}
@@ -237,10 +239,11 @@ def test_acknowledge_is_written_back_only_to_targets_that_ask_for_it(
                 headers={"Authorization": f"Bearer {HOOK_TOKEN}", "X-Rcmgw-Timestamp": str(int(time.time()))},
             )
             assert r.status_code == 202, r.text
-            wait_until(lambda: hook.call_count == 1, 30, "the acknowledged write-back webhook")
-    request = hook.calls[0].request
+            wait_until(lambda: len(receiver.requests) == 1, 30, "the acknowledged write-back webhook")
+    receiver.stop()
+    request = receiver.requests[0]
     assert request.headers["webhook-signature"].startswith("v1,")
-    body = json.loads(request.content)
+    body = json.loads(request.body)
     assert body["lifecycle"]["of"] == ticket_id and body["source"]["control_ids"]["status"] == "acknowledged"
-    assert find_canaries(request.content) == []
+    assert find_canaries(request.body) == []
     assert cerner.events == []  # cerner asked for resolves only
