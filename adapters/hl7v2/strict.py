@@ -54,20 +54,23 @@ class StrictValidationSettings(BaseModel):
         return header.message_code.upper() in wanted or header.message_type.upper() in wanted
 
 
-# HL7 table 0354 (message structure) for triggers whose structure is not <type>_<trigger>.
-_STRUCTURES = {
+# HL7 table 0354 (message structure) for triggers whose structure is not <type>_<trigger>, in order
+# of preference: the v2.4+ name first, then the one v2.3/v2.3.1 used (hl7apy has only one of them).
+_ADT_A01 = ("ADT_A01",)
+_ADT_A05 = ("ADT_A05", "ADT_A01")
+_ADT_A21 = ("ADT_A21", "ADT_A09")
+_STRUCTURES: dict[str, dict[str, tuple[str, ...]]] = {
     "ADT": {
-        **dict.fromkeys(("A04", "A08", "A13"), "ADT_A01"),
-        **dict.fromkeys(("A05", "A14", "A28", "A31"), "ADT_A05"),
-        **dict.fromkeys(("A07",), "ADT_A06"),
-        **dict.fromkeys(("A10", "A11", "A22", "A23", "A25", "A26", "A27", "A29", "A32", "A33"), "ADT_A09"),
-        **dict.fromkeys(("A15",), "ADT_A15"),
-        **dict.fromkeys(("A21",), "ADT_A21"),
-        **dict.fromkeys(("A40", "A41", "A42"), "ADT_A39"),
+        **dict.fromkeys(("A04", "A08", "A13"), _ADT_A01),
+        **dict.fromkeys(("A05", "A14", "A28", "A31"), _ADT_A05),
+        "A07": ("ADT_A06",),
+        **dict.fromkeys(("A10", "A11"), ("ADT_A09",)),
+        "A15": ("ADT_A15", "ADT_A09"),
+        **dict.fromkeys(("A21", "A22", "A23", "A25", "A26", "A27", "A29", "A32", "A33"), _ADT_A21),
+        **dict.fromkeys(("A40", "A41", "A42"), ("ADT_A39",)),
     },
-    "BAR": {"P12": "BAR_P12", "P05": "BAR_P05", "P06": "BAR_P06"},
-    "DFT": {"P11": "DFT_P11"},
-    "ORU": {"R30": "ORU_R30"},
+    "BAR": {"P05": ("BAR_P05", "BAR_P01"), "P06": ("BAR_P06",), "P12": ("BAR_P12",)},
+    "DFT": {"P11": ("DFT_P11",)},
 }
 _FIELD = re.compile(r"^([A-Z][A-Z0-9]{2})_(\d+)$")
 _SEGMENT = re.compile(r"^[A-Z][A-Z0-9]{2}$")
@@ -81,7 +84,7 @@ _UNKNOWN = re.compile(r"^(?:Unknown|Invalid) element found: .*<(\w+) ([A-Z0-9_]*
 
 def _structure(header: MessageHeader, messages: dict[str, Any]) -> str | None:
     candidates = [header.structure, f"{header.message_code}_{header.trigger}"]
-    candidates.append(_STRUCTURES.get(header.message_code, {}).get(header.trigger, ""))
+    candidates += _STRUCTURES.get(header.message_code, {}).get(header.trigger, ())
     if header.message_code == "ACK":
         candidates.append("ACK")
     for candidate in candidates:
@@ -142,6 +145,12 @@ def _from_validation(text: str, structure: str) -> Hl7StructureInvalid:
         names = _NAME.findall(match.group(2))
         first = names[0] if names else ""
         parent = match.group(1)
+        if _is_field(parent):
+            return Hl7StructureInvalid(
+                f"{parent.replace('_', '-')} holds components its data type does not define ({structure})",
+                hl7_code="102",
+                location=_location(parent),
+            )
         if not first and _SEGMENT.match(parent):
             return Hl7StructureInvalid(
                 f"{parent} holds more fields than its definition ({structure})",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+from collections import Counter
 
 import pytest
 from hl7kit import mllp_exchange, running
-from testkit import find_canaries
+from testkit import CORPUS, find_canaries
 
 from adapters.hl7v2.errors import Hl7StructureInvalid, Hl7Unsupported
 from adapters.hl7v2.intake import parse_input
@@ -54,6 +56,12 @@ def _check(text: str) -> Hl7StructureInvalid | Hl7Unsupported | None:
         (ADT23.format(id="M7").replace("EVN|A08|20261101\r", "PID|1||M1||DOE^J\r"), "100", ("EVN", 0, 0)),
         (ADT23.format(id="M8") + "PID|1||M1||DOE^J\rPID|2||M2||DOE^K\rPV1|1|I\r", "100", ("PID", 1, 0)),
         (ADT23.format(id="M9") + "PID|ONE||M1||DOE^J\rPV1|1|I\r", "102", ("PID", 1, 1)),
+        (ADT23.format(id="M10") + "PID|1||M1||DOE^J|||||W^X^Y^Z^Q\rPV1|1|I\r", "102", ("PID", 1, 10)),
+        (
+            ADT23.format(id="M11").replace("A08|", "A31|").replace("|2.3", "|2.3.1") + "PID|1||M1||D^J\r",
+            "100",
+            ("PV1", 0, 0),
+        ),
     ],
 )
 def test_hl7apy_errors_map_to_table_0357_codes(text: str, code: str, location: tuple[str, int, int]) -> None:
@@ -158,3 +166,26 @@ def test_listener_answers_ce_in_enhanced_mode_and_keeps_the_connection(settings:
     assert _ack_lines(first)[0].startswith("MSA|CE|E1|")
     assert "100^Segment sequence error^HL70357" in _ack_lines(first)[1]
     assert _ack_lines(second) == ["MSA|AA|E2"]
+
+
+@pytest.mark.corpus
+def test_strict_validation_answers_every_corpus_message() -> None:
+    """Every message of the HL7 corpus that passes the normal checks gets a strict verdict: no crash,
+    a table 0357 code, a location, and an error text that names elements only."""
+    folder = CORPUS / "hl7v2"
+    if not folder.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"HL7 v2 corpus missing at {folder}")
+        pytest.skip("HL7 v2 corpus not present")
+    verdicts: Counter[str] = Counter()
+    for path in sorted(folder.glob("*")):
+        for message in parse_input(path.read_bytes()).messages:
+            if message.error is not None:
+                continue
+            error = validate_strict(message.raw, message.header)
+            verdicts["ok" if error is None else error.hl7_code] += 1
+            if error is not None:
+                assert error.hl7_code in {"100", "101", "102", "200", "203"}
+                assert re.fullmatch(r"[A-Za-z0-9 _.()^,'-]+", error.message), error.message
+    assert verdicts["ok"] > 0
+    assert sum(verdicts.values()) > 150
