@@ -91,7 +91,8 @@ class Hl7Intake:
         codes: list[str] = []
         blocked = False
         for message in parsed.messages:
-            message = await self._strictly(message)  # noqa: PLW2901 - strict mode may reject it
+            if not blocked:
+                message = await self._strictly(message)  # noqa: PLW2901 - strict mode may reject it
             code, text, blocked = await self._one(message, blocked, peer)
             acks.append(text)
             codes.append(code)

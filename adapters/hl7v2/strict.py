@@ -20,6 +20,7 @@ thread so the event loop keeps answering other connections.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -56,6 +57,7 @@ class StrictValidationSettings(BaseModel):
 
 # HL7 table 0354 (message structure) for triggers whose structure is not <type>_<trigger>, in order
 # of preference: the v2.4+ name first, then the one v2.3/v2.3.1 used (hl7apy has only one of them).
+log = logging.getLogger("rcmgw.hl7")
 _ADT_A01 = ("ADT_A01",)
 _ADT_A05 = ("ADT_A05", "ADT_A01")
 _ADT_A21 = ("ADT_A21", "ADT_A09")
@@ -181,7 +183,18 @@ def _segments(element: Any) -> Iterator[Any]:
 
 
 def validate_strict(raw: bytes, header: MessageHeader) -> Hl7StructureInvalid | Hl7Unsupported | None:
-    """Check ``raw`` (one message) against its version's structure; the error, or ``None``."""
+    """Check ``raw`` (one message) against its version's structure; the error, or ``None``.
+
+    Never raises: a failure inside hl7apy or this module is an ``Hl7StructureInvalid`` 207 (the
+    message is quarantined and answered AE, so it is neither lost nor passed unchecked)."""
+    try:
+        return _validate(raw, header)
+    except Exception as failure:  # noqa: BLE001 - the text may quote values: only the class is logged
+        log.error("strict hl7 validation failed", extra={"error_class": type(failure).__name__})
+        return Hl7StructureInvalid("strict validation could not check the message", hl7_code="207")
+
+
+def _validate(raw: bytes, header: MessageHeader) -> Hl7StructureInvalid | Hl7Unsupported | None:
     import hl7apy
     from hl7apy.consts import VALIDATION_LEVEL
     from hl7apy.core import Message

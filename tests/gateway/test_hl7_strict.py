@@ -12,6 +12,7 @@ import pytest
 from hl7kit import mllp_exchange, running
 from testkit import CORPUS, find_canaries
 
+from adapters.hl7v2 import strict
 from adapters.hl7v2.errors import Hl7StructureInvalid, Hl7Unsupported
 from adapters.hl7v2.intake import parse_input
 from adapters.hl7v2.strict import StrictValidationSettings, validate_strict
@@ -82,6 +83,19 @@ def test_message_without_structure_is_unsupported() -> None:
     error = _check(text)
     assert isinstance(error, Hl7Unsupported)
     assert (error.hl7_code, error.location) == ("200", ("MSH", 1, 9))
+
+
+def test_validator_failure_is_an_ae_207_never_a_crash(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_: object) -> None:
+        raise ValueError("QUIXOTE is not valid")
+
+    monkeypatch.setattr(strict, "_check_sequence", broken)
+    error = _check(_dft("F1"))
+    assert isinstance(error, Hl7StructureInvalid)
+    assert error.hl7_code == "207"
+    assert not find_canaries(caplog.text)
 
 
 def test_settings_scope_by_message_type() -> None:
