@@ -26,19 +26,22 @@ RCMGW = Path(sys.executable).parent / "rcmgw"
 
 
 DISTINCT = True  # each message its own problem (own account): every AA follows a seal + spool put
+STRICT = False  # --strict: FT1-7 valued (strict mode rejects a missing one); the problem is FT1-11
 
 
 def dft(control_id: str) -> bytes:
     account = f"ACCT{control_id}" if DISTINCT else "ACCT77001"
+    first_charge = "CG|T1001^Lab^CPT|||2|250.00|100.00" if STRICT else "CG||||2|200.00|100.00"
+    insured = "|" * 12 if STRICT else "|" * 13  # strict: IN1-16 name, IN1-18 birth date in place
     return (
         f"MSH|^~\\&|EPIC|HOSP|BILL|FAC|20261101120000||DFT^P03^DFT_P03|{control_id}|P|2.5.1\r"
         "EVN|P03|20261101120000\r"
         "PID|1||MRN55501^^^HOSP^MR||DOE^JANE||19700101|F|||1 MAIN ST^^BOSTON^MA^02110||(617)555-0100|||||"
         f"{account}\r"
         "PV1|1|O|CLINIC^^^HOSP||||1234^WELBY^MARCUS||||||||||||VIS88001\r"
-        "FT1|1|T1001||20261101|20261101|CG||||2|200.00|100.00\r"
+        f"FT1|1|T1001||20261101|20261101|{first_charge}\r"
         "FT1|2|T1002||20261101|20261101|CG|99213^Office visit^CPT|||1|120.00|120.00\r"
-        "IN1|1|BCBS01|60054|BLUE CROSS|||||||||||||DOE^JANE|SEL|19700101\r"
+        f"IN1|1|BCBS01|60054|BLUE CROSS{insured}DOE^JANE|SEL|19700101\r"
     ).encode()
 
 
@@ -148,12 +151,16 @@ def main() -> None:
     parser.add_argument("--no-lifecycle", action="store_true", help="dedup lifecycle off")
     parser.add_argument("--group-commit-max", type=int, default=None, help="1: commit per message")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--strict", action="store_true", help="mllp.strict on (hl7apy validation)")
     args = parser.parse_args()
-    global DISTINCT  # noqa: PLW0603 - a bench switch
+    global DISTINCT, STRICT  # noqa: PLW0603 - bench switches
     DISTINCT = not args.repeat
+    STRICT = args.strict
     extra_env: dict[str, str] = {}
     if args.no_lifecycle:
         extra_env["RCMGW_LIFECYCLE__ENABLED"] = "false"
+    if args.strict:
+        extra_env["RCMGW_MLLP__STRICT__ENABLED"] = "true"
     if args.group_commit_max is not None:
         extra_env["RCMGW_MLLP__GROUP_COMMIT_MAX"] = str(args.group_commit_max)
     base = baselines(min(args.seconds, 3.0))

@@ -30,6 +30,7 @@ from adapters.hl7v2.header import MessageHeader, salvage_header
 from adapters.hl7v2.intake import ParsedMessage, parse_input
 from adapters.hl7v2.message import Chunk, decode, lines_of
 from adapters.hl7v2.mllp import FrameTooLarge
+from adapters.hl7v2.strict import StrictValidationSettings, validate_strict
 from fallback.errors import SpoolError
 from gateway.group_ingest import GroupIngest
 from gateway.metrics import GatewayMetrics
@@ -69,6 +70,19 @@ class Hl7Intake:
         self._quarantine = quarantine
         self._rules = rules
         self._metrics = metrics
+        self._strict = StrictValidationSettings()
+
+    def use_strict(self, settings: StrictValidationSettings) -> None:
+        """Validate messages against hl7apy's structures as ``settings`` say (`adapters.hl7v2.strict`)."""
+        self._strict = settings
+
+    async def _strictly(self, message: ParsedMessage) -> ParsedMessage:
+        if message.error is not None or not self._strict.applies_to(message.header):
+            return message
+        error = await asyncio.to_thread(validate_strict, message.raw, message.header)
+        if error is None:
+            return message
+        return ParsedMessage(header=message.header, raw=message.raw, error=error)
 
     async def handle(self, data: bytes, *, peer: str = "-") -> IntakeResult:
         """ACK every message of ``data`` (see the module docstring)."""
@@ -77,6 +91,8 @@ class Hl7Intake:
         codes: list[str] = []
         blocked = False
         for message in parsed.messages:
+            if not blocked:
+                message = await self._strictly(message)  # noqa: PLW2901 - strict mode may reject it
             code, text, blocked = await self._one(message, blocked, peer)
             acks.append(text)
             codes.append(code)

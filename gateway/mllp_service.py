@@ -81,6 +81,7 @@ class MllpService:
         intake = Hl7Intake(
             runtime.pipeline, runtime.quarantine, self._settings.tickets, group=group, metrics=runtime.metrics
         )
+        intake.use_strict(self._settings.strict)
         self._listener = MllpListener(
             intake.handle_frame,
             ssl_context=build_ssl_context(self._settings),

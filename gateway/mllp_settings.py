@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapters.hl7v2.strict import StrictValidationSettings
 from normalizers.hl7v2_rules import Hl7TicketRules
 
 FLAT_ALIASES = {"host": "RCMGW_MLLP_HOST", "port": "RCMGW_MLLP_PORT"}
@@ -46,6 +47,10 @@ class MllpSettings(BaseModel):
     )
     tickets: Hl7TicketRules = Field(
         default_factory=Hl7TicketRules, description="Which HL7 messages open tickets."
+    )
+    strict: StrictValidationSettings = Field(
+        default_factory=StrictValidationSettings,
+        description="Strict validation against hl7apy's message structures (off by default; slow).",
     )
 
     @model_validator(mode="before")

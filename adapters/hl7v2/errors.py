@@ -3,6 +3,7 @@
     InputRejected (code "input.rejected")
     +-- Hl7Rejected (code "input.hl7.invalid")         cannot be parsed or fails validation: ACK AE/CE
     |   +-- MllpFrameTooLarge (code "input.hl7.frame_too_large")  an MLLP frame over the size limit
+    |   +-- Hl7StructureInvalid (code "input.hl7.structure_invalid")  strict mode: fails hl7apy's structure
     +-- UnsupportedInput (code "input.unsupported")
         +-- Hl7Unsupported (code "input.hl7.unsupported")  a message type, version or processing id
                                                            we do not take: ACK AR/CR
@@ -38,6 +39,14 @@ class MllpFrameTooLarge(Hl7Rejected, InputTooLarge):
     """Raised when an MLLP frame grows past the configured maximum before its end marker."""
 
     code = "input.hl7.frame_too_large"
+
+
+class Hl7StructureInvalid(Hl7Rejected):
+    """Raised (returned) when strict mode is on and hl7apy finds the message does not follow its
+    version's message structure: a required segment or field missing, too many repetitions, an
+    unknown segment, a value of the wrong data type. Answered with AE (CE); quarantined."""
+
+    code = "input.hl7.structure_invalid"
 
 
 class Hl7Unsupported(UnsupportedInput):

@@ -37,6 +37,7 @@ async def post_hl7(request: Request, principal: EventsWriter) -> Response:
     intake = Hl7Intake(
         runtime.pipeline, runtime.quarantine, runtime.settings.mllp.tickets, metrics=runtime.metrics
     )
+    intake.use_strict(runtime.settings.mllp.strict)
     result = await intake.handle(body, peer=f"http:{principal.client_id}")
     return Response(
         content=result.payload,
