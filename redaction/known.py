@@ -137,6 +137,7 @@ class KnownValueMatcher:
         self._patterns: list[tuple[int, re.Pattern[str] | NameWords]] = []
         seen_names: set[frozenset[str]] = set()
         self._ids: dict[str, int] = {}
+        self._distinctive: set[str] = set()  # ids also found glued to letters or digits
         self._dates: dict[date, int] = {}
         seen: set[str] = set()
         for index, (kind, value) in enumerate(values):
@@ -145,6 +146,8 @@ class KnownValueMatcher:
                 chars = id_chars(value) if family is ValueFamily.ID else phone_digits(value)
                 if len(chars) >= MIN_SEARCH_LENGTH:
                     self._ids.setdefault(chars, index)
+                    if distinctive_id(chars):
+                        self._distinctive.add(chars)
                 continue
             if family is ValueFamily.DATE and (day := parse_date(value)) is not None:
                 self._dates.setdefault(day, index)
@@ -177,7 +180,7 @@ class KnownValueMatcher:
             for chars, index in self._ids.items():
                 found += [
                     KnownMatch(start, end, index)
-                    for start, end in ids.find(chars, max_gap=3, glued=distinctive_id(chars))
+                    for start, end in ids.find(chars, max_gap=3, glued=chars in self._distinctive)
                 ]
         if self._dates:
             dates = DateSearch(text)

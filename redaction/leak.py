@@ -85,7 +85,7 @@ class LeakChecker:
 
     def __init__(self, values: Sequence[tuple[IdentifierKind, str]]) -> None:
         self._probes: list[_Probe] = []
-        self._ids: list[tuple[int, str]] = []
+        self._ids: list[tuple[int, str, bool]] = []  # index, normal form, distinctive_id
         self._dates: list[tuple[int, date]] = []
         self._names: list[tuple[int, frozenset[str]]] = []
         for index, (kind, value) in enumerate(values):
@@ -93,7 +93,7 @@ class LeakChecker:
             normal = normalize(kind, value)
             if family in _FAST_FAMILIES:
                 if len(normal) >= MIN_LEAK_LENGTH:
-                    self._ids.append((index, normal))
+                    self._ids.append((index, normal, distinctive_id(normal)))
                 continue
             if family is ValueFamily.DATE and (day := parse_date(value)) is not None:
                 self._dates.append((index, day))
@@ -132,9 +132,7 @@ class LeakChecker:
         if self._ids:
             ids = IdSearch(blanked)
             found += [
-                index
-                for index, chars in self._ids
-                if next(ids.find(chars, None, glued=distinctive_id(chars)), None)
+                index for index, chars, glued in self._ids if next(ids.find(chars, None, glued=glued), None)
             ]
         if self._dates:
             dates = DateSearch(blanked)

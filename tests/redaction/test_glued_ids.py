@@ -94,3 +94,22 @@ def test_the_redactor_output_never_holds_a_glued_distinctive_id(redactor: Redact
     outcome = redactor.redact([CLAIM], {"summary": "COPCN-7731-0099", "description": "lPCN-7731-0099"})
     for text in outcome.texts.values():
         assert "PCN-7731-0099" not in text.upper()
+
+
+@pytest.mark.parametrize("text", ["seen by Dr Smith", "seen by Dr.Smith", "seen by DR. SMITH"])
+def test_a_known_name_after_a_title_is_replaced(known_only: Redactor, text: str) -> None:
+    redacted, _ = known_only.redact_text(text, [Identifier(K.NAME, "SMITH^JOHN", "PID-5")])
+    assert "smith" not in redacted.casefold()
+
+
+@pytest.mark.parametrize("text", ["seen by DRSMITH", "BLACKSMITH shop", "JOHNSON"])
+def test_a_known_name_glued_to_letters_is_left_alone(known_only: Redactor, text: str) -> None:
+    """Decided (docs/redaction.md): a name part inside a longer letter run is not matched, in the
+    known-value layer nor in the leak check; "DRSMITH" cannot be told from "BLACKSMITH" or "JOHNSON"
+    (name part JOHN) without a dictionary of words, and matching every such run would redact ordinary
+    words wherever a patient has a short common surname."""
+    name = Identifier(K.NAME, "SMITH^JOHN", "PID-5")
+    redacted, findings = known_only.redact_text(text, [name])
+    assert redacted == text
+    assert findings == ()
+    assert LeakChecker([(K.NAME, "SMITH^JOHN")]).first_leak({"summary": text}) is None
