@@ -7,7 +7,12 @@ of redacting a structured record. These searches give the same answers without c
 - `IdSearch`: the text's letters and digits are collected once (upper case, with their positions);
   an id is a substring of that string whose characters lie at most ``max_gap`` positions apart in
   the text and that does not continue a run of the same class (digit after digit, letter after
-  letter) on either side, which is exactly what `redaction.known.id_pattern` matches;
+  letter) on either side, which is exactly what `redaction.known.id_pattern` matches. A
+  *distinctive* id (`distinctive_id`: at least six letters and digits, three of them digits) is
+  found glued to letters or digits too (``COPCN-7731-0099``, ``PCN-7731-0099X``), and the match is
+  widened over the letters and digits glued to it (``COPCN-7731-0099`` as a whole): the glued
+  characters may belong to a longer spelling of the same value (a prefix, a suffix such as
+  ``-01``), so the safe choice over-redacts them rather than leave a fragment next to a token;
 - `DateSearch`: the date detector's one compiled pattern finds every written date once; a date
   matches when it denotes the same day.
 """
@@ -24,10 +29,28 @@ from redaction.detectors.dates import written_dates
 
 _ALNUM_RUN = re.compile(r"[^\W_]+")  # runs of str.isalnum() characters (\w minus "_")
 _NOT_ALNUM = re.compile(r"[\W_]+")
+GLUED_MIN_LENGTH = 6
+GLUED_MIN_DIGITS = 3
+
+
+def distinctive_id(chars: str) -> bool:
+    """Whether a normalized id is long and numeric enough to be searched inside longer letter or
+    digit runs: at least `GLUED_MIN_LENGTH` characters, `GLUED_MIN_DIGITS` of them digits. Shorter
+    ids (codes, amounts, "123") keep the whole-run boundary, which avoids matching "123" in "41234"."""
+    return len(chars) >= GLUED_MIN_LENGTH and sum(char.isdigit() for char in chars) >= GLUED_MIN_DIGITS
 
 
 def _same_class(a: str, b: str) -> bool:
     return (a.isdigit() and b.isdigit()) or (a.isalpha() and b.isalpha())
+
+
+def _widened(text: str, start: int, end: int) -> tuple[int, int]:
+    """``[start, end)`` grown over the letters and digits glued to it on either side."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return start, end
 
 
 class IdSearch:
@@ -73,8 +96,12 @@ class IdSearch:
             for run in range(first, last)
         )
 
-    def find(self, chars: str, max_gap: int | None) -> Iterator[tuple[int, int]]:
-        """``(start, end)`` of each occurrence of ``chars``; ``max_gap`` None allows any separator run."""
+    def find(self, chars: str, max_gap: int | None, *, glued: bool = False) -> Iterator[tuple[int, int]]:
+        """``(start, end)`` of each occurrence of ``chars``; ``max_gap`` None allows any separator run.
+
+        ``glued``: an occurrence glued to letters or digits counts too (even one that continues a run
+        of the same class), widened over every letter and digit glued to it on either side (callers
+        pass `distinctive_id`)."""
         if not chars:
             return
         text, length, position = self._text, len(chars), self._position
@@ -92,7 +119,9 @@ class IdSearch:
             )
             before_ok = start == 0 or not _same_class(text[start - 1], chars[0])
             after_ok = end == len(text) or not _same_class(text[end], chars[-1])
-            if spaced and before_ok and after_ok:
+            if spaced and glued:
+                yield _widened(text, start, end)
+            elif spaced and before_ok and after_ok:
                 yield start, end
             at = self._folded.find(chars, at + 1)
 

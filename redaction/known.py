@@ -5,7 +5,9 @@ in comments, so every identifier is turned into one regular expression that matc
 
 - ID and PHONE values match with up to three spaces or punctuation marks between any two of their
   characters (``123-45-6789``, ``123456789``, ``123 45 6789``), case-insensitively, and never as
-  part of a longer run of digits (or letters) of the same class;
+  part of a longer run of digits (or letters) of the same class, unless the value is distinctive
+  (`redaction.fastfind.distinctive_id`: six or more characters, three or more digits), which is
+  found glued to letters or digits too and then redacted with the whole run it is glued to;
 - NAME values match as any sequence of their parts, in any order, joined by ``^``, ``,``, ``.``, X12's ``*``
   or whitespace (``SMITH^JOHN``, ``John Smith``, ``Smith, John``); each part of three or more letters
   also matches alone, a lower-confidence variant that over-redacts rather than leaks;
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from redaction.date_forms import date_variants_pattern, parse_date
-from redaction.fastfind import DateSearch, IdSearch
+from redaction.fastfind import DateSearch, IdSearch, distinctive_id
 from redaction.kinds import IdentifierKind
 from redaction.namewords import NameWords, word_name_parts
 from redaction.normalize import ValueFamily, family_of, id_chars, name_parts, phone_digits, words
@@ -135,6 +137,7 @@ class KnownValueMatcher:
         self._patterns: list[tuple[int, re.Pattern[str] | NameWords]] = []
         seen_names: set[frozenset[str]] = set()
         self._ids: dict[str, int] = {}
+        self._distinctive: set[str] = set()  # ids also found glued to letters or digits
         self._dates: dict[date, int] = {}
         seen: set[str] = set()
         for index, (kind, value) in enumerate(values):
@@ -143,6 +146,8 @@ class KnownValueMatcher:
                 chars = id_chars(value) if family is ValueFamily.ID else phone_digits(value)
                 if len(chars) >= MIN_SEARCH_LENGTH:
                     self._ids.setdefault(chars, index)
+                    if distinctive_id(chars):
+                        self._distinctive.add(chars)
                 continue
             if family is ValueFamily.DATE and (day := parse_date(value)) is not None:
                 self._dates.setdefault(day, index)
@@ -173,7 +178,10 @@ class KnownValueMatcher:
         if self._ids:
             ids = IdSearch(text)
             for chars, index in self._ids.items():
-                found += [KnownMatch(start, end, index) for start, end in ids.find(chars, max_gap=3)]
+                found += [
+                    KnownMatch(start, end, index)
+                    for start, end in ids.find(chars, max_gap=3, glued=chars in self._distinctive)
+                ]
         if self._dates:
             dates = DateSearch(text)
             for day, index in self._dates.items():

@@ -4,7 +4,8 @@ This is the safety net under the known-value and detector layers, so it is delib
 the matcher: after every pseudonym token is blanked out of the output,
 
 - ID and PHONE values are looked for with *any* run of spaces and punctuation between their
-  characters (the matcher allows at most three);
+  characters (the matcher allows at most three), and distinctive ones glued to letters or digits
+  too, as the matcher finds them;
 - NAME parts are looked for in the casefolded text, so spellings that regular-expression case
   folding cannot match (``STRASSE`` for ``Straße``) are still caught;
 - EMAIL values are looked for as casefolded substrings, TEXT values word by word with any separator
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from redaction.date_forms import date_variants_pattern, parse_date
-from redaction.fastfind import DateSearch, IdSearch
+from redaction.fastfind import DateSearch, IdSearch, distinctive_id
 from redaction.kinds import IdentifierKind
 from redaction.known import compile_ignorecase, id_pattern, text_pattern
 from redaction.namewords import text_words, word_name_parts
@@ -84,7 +85,7 @@ class LeakChecker:
 
     def __init__(self, values: Sequence[tuple[IdentifierKind, str]]) -> None:
         self._probes: list[_Probe] = []
-        self._ids: list[tuple[int, str]] = []
+        self._ids: list[tuple[int, str, bool]] = []  # index, normal form, distinctive_id
         self._dates: list[tuple[int, date]] = []
         self._names: list[tuple[int, frozenset[str]]] = []
         for index, (kind, value) in enumerate(values):
@@ -92,7 +93,7 @@ class LeakChecker:
             normal = normalize(kind, value)
             if family in _FAST_FAMILIES:
                 if len(normal) >= MIN_LEAK_LENGTH:
-                    self._ids.append((index, normal))
+                    self._ids.append((index, normal, distinctive_id(normal)))
                 continue
             if family is ValueFamily.DATE and (day := parse_date(value)) is not None:
                 self._dates.append((index, day))
@@ -130,7 +131,9 @@ class LeakChecker:
         found: list[int] = []
         if self._ids:
             ids = IdSearch(blanked)
-            found += [index for index, chars in self._ids if next(ids.find(chars, None), None)]
+            found += [
+                index for index, chars, glued in self._ids if next(ids.find(chars, None, glued=glued), None)
+            ]
         if self._dates:
             dates = DateSearch(blanked)
             found += [index for index, day in self._dates if next(dates.find(day), None)]

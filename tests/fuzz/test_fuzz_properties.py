@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.hl7v2.mllp import END, START
+from redaction.redactor import Identifier
 
 EXAMPLES = int(os.environ.get("RCMGW_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(
@@ -158,23 +159,23 @@ def test_saved_crash_seeds_stay_fixed(target: str, path: Path) -> None:
     fuzzkit.check(target, path.read_bytes())
 
 
-KNOWN_GAPS = sorted(path for path in (fuzzkit.KNOWN_GAPS / "redaction").iterdir() if path.is_file())
+GLUED_ID_SEEDS = sorted((fuzzkit.REGRESSIONS / "redaction").glob("id-glued-*"))
 
 
-@pytest.mark.parametrize("path", KNOWN_GAPS, ids=lambda path: path.name)
-def test_known_gap_seeds_pass_the_documented_property(path: Path) -> None:
-    fuzzkit.check("redaction", path.read_bytes())
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=fuzzkit.FuzzPropertyViolated,
-    reason="known gap (docs/fuzzing.md): an id glued to a letter run, e.g. COPCN-7731-0099, is not "
-    "matched by the known-value layer nor flagged by the leak check",
-)
-@pytest.mark.parametrize("path", KNOWN_GAPS, ids=lambda path: path.name)
-def test_known_gap_an_id_glued_to_a_word_survives(path: Path) -> None:
-    fuzzkit.run_redaction(path.read_bytes(), glued=True)
+@pytest.mark.parametrize("path", GLUED_ID_SEEDS, ids=lambda path: path.name)
+def test_an_id_glued_to_a_word_is_redacted(path: Path) -> None:
+    """Found by atheris (docs/fuzzing.md): ``COPCN-7731-0099`` kept the claim number
+    ``PCN-7731-0099``. Now no canary id survives in the output, glued or not."""
+    text = fuzzkit.canary_text(path.read_bytes())
+    assert "pcn-7731-0099" in text.casefold()
+    identifiers = [
+        Identifier(kind, value, f"fuzz.{kind.value}") for kind, value in fuzzkit.CANARY_IDENTIFIERS
+    ]
+    outcome = fuzzkit.redactor().redact(identifiers, {"summary": text, "description": text.upper()})
+    for redacted in outcome.texts.values():
+        for kind, value in fuzzkit.CANARY_IDENTIFIERS:
+            if fuzzkit.glued_counts(kind, value):
+                assert not fuzzkit.surviving(value, redacted, glued=True), kind
 
 
 def test_a_hang_is_reported() -> None:

@@ -73,12 +73,19 @@ def test_an_id_is_caught_with_any_punctuation(
     only_token(spelling, known_only, [SSN], pseudonymizer.token(K.SSN, "123-45-6789"))
 
 
-def test_an_id_is_not_caught_inside_a_longer_number(known_only: Redactor) -> None:
-    redacted, findings = known_only.redact_text(
-        "ICN 91234567890", [Identifier(K.CLAIM, "123456789", "CLP01")]
-    )
+def test_a_short_id_is_not_caught_inside_a_longer_number(known_only: Redactor) -> None:
+    # Five digits are not distinctive (redaction.fastfind.distinctive_id): whole runs only.
+    redacted, findings = known_only.redact_text("ICN 91234567890", [Identifier(K.CLAIM, "12345", "CLP01")])
     assert redacted == "ICN 91234567890"
     assert findings == ()
+
+
+def test_a_distinctive_id_inside_a_longer_number_takes_the_whole_run(
+    known_only: Redactor, pseudonymizer: Pseudonymizer
+) -> None:
+    # Nine digits are distinctive: a longer number holding them would disclose them.
+    redacted, _ = known_only.redact_text("ICN 91234567890", [Identifier(K.CLAIM, "123456789", "CLP01")])
+    assert redacted == f"ICN {pseudonymizer.token(K.CLAIM, '123456789')}"
 
 
 def test_an_ssn_in_text_without_any_identifier_is_found_by_its_detector(
