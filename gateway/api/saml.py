@@ -38,6 +38,12 @@ async def metadata(request: Request) -> Response:
     return Response(_sp(request).metadata(), media_type="application/samlmetadata+xml")
 
 
+HOME_PATH = "/console/"
+"""Where a person lands after SAML sign-in: the operator console."""
+SIGNED_OUT_PATH = "/console/login"
+"""Where a person lands after single logout."""
+
+
 @router.get("/login", summary="Start SAML sign-in")
 async def login(request: Request) -> RedirectResponse:
     """Redirect to the IdP with a signed AuthnRequest."""
@@ -46,7 +52,7 @@ async def login(request: Request) -> RedirectResponse:
 
 @router.post("/acs", summary="SAML assertion consumer service")
 async def acs(request: Request) -> Response:
-    """Check the IdP's response; on success start a session (cookie) and go home."""
+    """Check the IdP's response; on success start a session (cookie) and go to the console."""
     sp = _sp(request)
     runtime: Runtime = request.app.state.runtime
     security = security_of(request)
@@ -72,7 +78,7 @@ async def acs(request: Request) -> Response:
         roles=",".join(sorted(user.roles)),
         session=session.row.id_hash[:16],
     )
-    response = RedirectResponse(f"{sp.base_url}/", status_code=303)
+    response = RedirectResponse(f"{sp.base_url}{HOME_PATH}", status_code=303)
     response.headers.append("Set-Cookie", security.sessions.cookie_header(session.session_id))
     response.headers.append(
         "Set-Cookie", f"{CSRF_COOKIE}={session.csrf_token}; Path=/; Secure; SameSite=Strict"
@@ -113,4 +119,4 @@ async def sls(request: Request) -> Response:
     if subject is not None:
         ended = security_of(request).sessions.end_everywhere(subject)
         await runtime.audit.record("sign_out", actor=f"user:{subject}", sessions_ended=ended, by="idp")
-    return RedirectResponse(url or f"{sp.base_url}/", status_code=303)
+    return RedirectResponse(url or f"{sp.base_url}{SIGNED_OUT_PATH}", status_code=303)

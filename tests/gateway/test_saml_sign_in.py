@@ -131,6 +131,7 @@ def test_round_trip_signs_in_with_roles_then_logs_out_everywhere(gateway: Gatewa
     form = _idp_sign_in(gw, "auditor", "auditor-pw")
     done = gw.client.post("/saml/acs", data=form, follow_redirects=False)
     assert done.status_code == 303, done.text
+    assert done.headers["location"] == f"{SP_BASE}/console/", "people land on the console"
     cookies = done.headers.get_list("set-cookie")
     session_header = next(c for c in cookies if c.startswith(SESSION_COOKIE))
     assert {"Secure", "HttpOnly", "SameSite=Strict"} <= {p.strip() for p in session_header.split(";")}
@@ -304,9 +305,9 @@ def test_sp_initiated_logout_accepts_the_idps_logout_response(gateway: Gateway) 
     assert [r.details["reason"] for r in gw.runtime.audit.records(event="sign_out.failed")] == [
         "saml_invalid"
     ] * 2
-    # ... the IdP's real LogoutResponse is accepted and lands the browser on the home page.
+    # ... the IdP's real LogoutResponse is accepted and lands the browser on the console's sign-in page.
     done = gw.client.get(_local(back), follow_redirects=False)
-    assert done.status_code == 303 and done.headers["location"] == f"{SP_BASE}/"
+    assert done.status_code == 303 and done.headers["location"] == f"{SP_BASE}/console/login"
     assert len(gw.runtime.audit.records(event="sign_out.failed")) == 2
     assert gw.client.get("/v1/audit", headers=cookie).status_code == 401
 
