@@ -17,17 +17,14 @@ With ``spool.backend = postgresql`` the same tables live in the PostgreSQL spool
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
-import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TypeVar
 
-from fallback.errors import SpoolUnavailable, translate_sqlite_error
+from gateway.sqlite_store import SqliteStore
 
 R = TypeVar("R")
 
@@ -123,35 +120,13 @@ def _when(value: int) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-class AnomalyStore:
+class AnomalyStore(SqliteStore):
     """The tables of the module docstring; every call runs in a worker thread."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+    label = "anomaly store"
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=5)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
-
-    def _call(self, work: Callable[[sqlite3.Connection], R]) -> R:
-        with self._lock:
-            try:
-                return work(self._connect())
-            except sqlite3.Error as error:
-                raise translate_sqlite_error(error) from error
-            except OSError as error:
-                raise SpoolUnavailable(f"anomaly store cannot open ({type(error).__name__})") from None
-
-    async def _run(self, work: Callable[[sqlite3.Connection], R]) -> R:
-        return await asyncio.to_thread(self._call, work)
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        conn.executescript(_SCHEMA)
 
     async def add(self, tally: Tally, now: datetime) -> None:
         """Add ``tally`` to the stored counts in one durable transaction (claims of a transaction
@@ -359,17 +334,6 @@ class AnomalyStore:
             ]
 
         return await self._run(work)
-
-    def close(self) -> None:
-        """Close the connection (idempotent)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    async def aclose(self) -> None:
-        """`close` in a worker thread."""
-        await asyncio.to_thread(self.close)
 
     @contextlib.asynccontextmanager
     async def judging(self) -> AsyncIterator[None]:

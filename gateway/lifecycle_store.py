@@ -26,16 +26,13 @@ this small protocol.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol, TypeVar
 
-from fallback.errors import SpoolUnavailable, translate_sqlite_error
+from gateway.sqlite_store import SqliteStore
 from normalizers.lifecycle import FingerprintState, TicketState
 
 R = TypeVar("R")
@@ -228,36 +225,14 @@ def _row_state(row: tuple[object, ...]) -> FingerprintState:
     )
 
 
-class SqliteLifecycleStore:
+class SqliteLifecycleStore(SqliteStore):
     """`LifecycleStore` on SQLite (WAL, ``synchronous=FULL``), one connection, calls in a thread."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+    label = "lifecycle store"
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=5)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-            _add_flush_columns(conn)
-            self._conn = conn
-        return self._conn
-
-    async def _run(self, work: Callable[[sqlite3.Connection], R]) -> R:
-        def call() -> R:
-            with self._lock:
-                try:
-                    return work(self._connect())
-                except sqlite3.Error as error:
-                    raise translate_sqlite_error(error) from error
-                except OSError as error:
-                    raise SpoolUnavailable(f"lifecycle store cannot open ({type(error).__name__})") from None
-
-        return await asyncio.to_thread(call)
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        conn.executescript(_SCHEMA)
+        _add_flush_columns(conn)
 
     async def get(self, fingerprint: str) -> FingerprintState | None:
         """The state of ``fingerprint``, or None."""
@@ -343,14 +318,3 @@ class SqliteLifecycleStore:
             return [_row_state(row) for row in rows]
 
         return await self._run(work)
-
-    async def aclose(self) -> None:
-        """Close the connection (idempotent)."""
-
-        def work() -> None:
-            with self._lock:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-
-        await asyncio.to_thread(work)

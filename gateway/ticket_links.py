@@ -10,18 +10,15 @@ Rows hold ids, codes, the category, the payer id and the tier: no PHI.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Protocol, TypeVar
 
-from fallback.errors import SpoolUnavailable, translate_sqlite_error
+from gateway.sqlite_store import SqliteStore
 
 R = TypeVar("R")
 
@@ -126,37 +123,13 @@ def row_link(row: Sequence[object]) -> TicketLink:
     )
 
 
-class TicketLinkStore:
+class TicketLinkStore(SqliteStore):
     """SQLite store of ticket links, nonces and cursors (see the module docstring)."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+    label = "ticket link store"
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=5)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
-
-    async def _run(self, work: Callable[[sqlite3.Connection], R]) -> R:
-        def call() -> R:
-            with self._lock:
-                try:
-                    return work(self._connect())
-                except sqlite3.Error as error:
-                    raise translate_sqlite_error(error) from error
-                except OSError as error:
-                    raise SpoolUnavailable(
-                        f"ticket link store cannot open ({type(error).__name__})"
-                    ) from None
-
-        return await asyncio.to_thread(call)
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        conn.executescript(_SCHEMA)
 
     async def record_delivery(
         self, sink: str, ticket_id: str, *, fingerprint: str, remote_id: str | None, at: datetime,
@@ -265,17 +238,6 @@ class TicketLinkStore:
             conn.execute("INSERT OR REPLACE INTO sync_cursors (name, value) VALUES (?, ?)", (name, value))
 
         await self._run(work)
-
-    async def aclose(self) -> None:
-        """Close the connection (idempotent)."""
-
-        def work() -> None:
-            with self._lock:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-
-        await asyncio.to_thread(work)
 
 
 __all__ = ["TicketLink", "TicketLinkStore", "TicketLinks", "moved", "row_link"]
