@@ -2,14 +2,18 @@
 ingest_group`): reads see the saved states overlaid with the states planned earlier in the group,
 so two records of one fingerprint in one group decide exactly as they would one after the other
 (the first opens, the second is absorbed); `commit` saves the group's states in ONE durable
-transaction (``save_many``) after the group's deliveries are spooled."""
+transaction (``save_many``) after the group's deliveries are spooled.
+
+`prefetch` reads the saved states and recent facilities a group will ask for in ONE call when the
+store offers ``lookup_many`` (`SqliteLifecycleStore`): without it every record cost two thread hops
+to SQLite while the group held the lifecycle lock (the largest share of MLLP ingest time)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from gateway.lifecycle_store import LifecycleStore
+from gateway.lifecycle_store import LifecycleStore, SqliteLifecycleStore, StateSnapshot
 from normalizers.lifecycle import FingerprintState, TicketState
 
 
@@ -20,6 +24,16 @@ class PendingStates:
         self._store = store
         self._pending: dict[str, FingerprintState] = {}
         self._order: list[FingerprintState] = []
+        self._snapshot: StateSnapshot | None = None
+
+    async def prefetch(
+        self, fingerprints: Sequence[str], problem_keys: Sequence[str], since: datetime
+    ) -> None:
+        """Read the saved states of ``fingerprints`` and the facilities of ``problem_keys`` seen
+        since ``since`` in one store call (a no-op for stores without ``lookup_many``). Valid while
+        the caller holds the lifecycle lock (nothing else writes the store then)."""
+        if isinstance(self._store, SqliteLifecycleStore) and (fingerprints or problem_keys):
+            self._snapshot = await self._store.lookup_many(fingerprints, problem_keys, since)
 
     def stage(self, states: Iterable[FingerprintState]) -> None:
         """Make ``states`` visible to later reads of this group and queue them for `commit`."""
@@ -36,7 +50,11 @@ class PendingStates:
     async def get(self, fingerprint: str) -> FingerprintState | None:
         """The staged state of ``fingerprint``, else the saved one."""
         staged = self._pending.get(fingerprint)
-        return staged if staged is not None else await self._store.get(fingerprint)
+        if staged is not None:
+            return staged
+        if self._snapshot is not None and fingerprint in self._snapshot.states:
+            return self._snapshot.states[fingerprint]
+        return await self._store.get(fingerprint)
 
     async def save(self, state: FingerprintState) -> None:
         """Stage ``state`` (saved by `commit`)."""
@@ -48,7 +66,8 @@ class PendingStates:
 
     async def facilities(self, problem_key: str, since: datetime) -> frozenset[str]:
         """Saved facilities of ``problem_key`` plus those of staged states seen since ``since``."""
-        found = set(await self._store.facilities(problem_key, since))
+        known = None if self._snapshot is None else self._snapshot.facilities(problem_key, since)
+        found = set(known if known is not None else await self._store.facilities(problem_key, since))
         for state in self._pending.values():
             if state.problem_key == problem_key and state.last_seen >= since:
                 found |= state.facilities

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
@@ -225,6 +226,25 @@ def _row_state(row: tuple[object, ...]) -> FingerprintState:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StateSnapshot:
+    """Saved lifecycle states read in one go (`SqliteLifecycleStore.lookup_many`): ``states`` per
+    fingerprint (None: no state), ``seen`` per problem key as (last_seen in microseconds,
+    facilities) rows with ``last_seen >= floor`` (microseconds)."""
+
+    states: dict[str, FingerprintState | None]
+    seen: dict[str, list[tuple[int, frozenset[str]]]]
+    floor: int
+
+    def facilities(self, problem_key: str, since: datetime) -> frozenset[str] | None:
+        """`LifecycleStore.facilities` from the snapshot, or None when it cannot answer."""
+        rows = self.seen.get(problem_key)
+        cutoff = _micros(since)
+        if rows is None or cutoff < self.floor:
+            return None
+        return frozenset(item for last, names in rows if last >= cutoff for item in names)
+
+
 class SqliteLifecycleStore(SqliteStore):
     """`LifecycleStore` on SQLite (WAL, ``synchronous=FULL``), one connection, calls in a thread."""
 
@@ -276,6 +296,33 @@ class SqliteLifecycleStore(SqliteStore):
                 (problem_key, _micros(since)),
             ).fetchall()
             return frozenset(item for (text,) in rows for item in json.loads(text))
+
+        return await self._run(work)
+
+    async def lookup_many(
+        self, fingerprints: Sequence[str], problem_keys: Sequence[str], since: datetime
+    ) -> StateSnapshot:
+        """`get` of every fingerprint and the recent (``last_seen >= since``) facilities rows of
+        every problem key in ONE thread hop (group planning: `gateway.lifecycle_pending`)."""
+
+        def work(conn: sqlite3.Connection) -> StateSnapshot:
+            states: dict[str, FingerprintState | None] = {}
+            for fp in dict.fromkeys(fingerprints):
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM fingerprint_state WHERE fingerprint = ?",  # noqa: S608
+                    (fp,),
+                ).fetchone()
+                states[fp] = None if row is None else _row_state(row)
+            seen: dict[str, list[tuple[int, frozenset[str]]]] = {}
+            floor = _micros(since)
+            for key in dict.fromkeys(problem_keys):
+                rows = conn.execute(
+                    "SELECT last_seen, facilities FROM fingerprint_state"
+                    " WHERE problem_key = ? AND last_seen >= ?",
+                    (key, floor),
+                ).fetchall()
+                seen[key] = [(int(last), frozenset(json.loads(text))) for last, text in rows]
+            return StateSnapshot(states, seen, floor)
 
         return await self._run(work)
 

@@ -19,6 +19,7 @@ from gateway.anomaly_counts import IngestObserver
 from gateway.audit import AuditEntry, AuditLog
 from gateway.lifecycle_flow import LifecycleGate, Plan
 from gateway.lifecycle_pending import PendingStates
+from gateway.lifecycle_prefetch import prefetch_states
 from gateway.metrics import GatewayMetrics
 from gateway.quarantine import Quarantine
 from normalizers.draft import TicketDraft
@@ -205,7 +206,13 @@ class IngestPipeline:
                 for index, record in enumerate(records):
                     try:
                         drafts[index] = self._normalizer.normalize(record)
-                        plan = await gate.plan(record, drafts[index], self._sealer)
+                    except NormalizationError as error:
+                        outcomes[index] = await self._quarantine_record(record, error)
+                await prefetch_states(pending, records, drafts, self._sealer, self._lifecycle)
+                for index, draft in drafts.items():
+                    record = records[index]
+                    try:
+                        plan = await gate.plan(record, draft, self._sealer)
                     except NormalizationError as error:
                         outcomes[index] = await self._quarantine_record(record, error)
                         continue

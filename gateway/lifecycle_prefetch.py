@@ -1,0 +1,39 @@
+"""`prefetch_states`: read, in one store call, the lifecycle states a group of records will plan
+against (`IngestPipeline.ingest_group`, the HL7 v2 MLLP path). Pure key computation (the same
+`fingerprint` / `problem_key` `LifecycleGate.plan` uses); the reads then come from
+`PendingStates`' snapshot instead of two SQLite thread hops per record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from adapters.base import SourceRecord
+from gateway.lifecycle_flow import LifecycleGate
+from gateway.lifecycle_pending import PendingStates
+from normalizers.draft import TicketDraft
+from normalizers.fingerprint import fingerprint, problem_key
+from normalizers.lifecycle import EVIDENCE_RECORD_TYPES
+from normalizers.sealing import Sealer
+
+
+async def prefetch_states(
+    pending: PendingStates,
+    records: Sequence[SourceRecord],
+    drafts: Mapping[int, TicketDraft],
+    sealer: Sealer,
+    gate: LifecycleGate,
+) -> None:
+    """Prefetch the states and recent facilities that ``gate.plan`` will read for ``drafts``
+    (index -> draft of ``records[index]``). Call while holding the lifecycle lock."""
+    fields = sealer.fingerprint_fields
+    fingerprints: list[str] = []
+    problems: list[str] = []
+    for index, draft in drafts.items():
+        if records[index].record_type in EVIDENCE_RECORD_TYPES:
+            continue
+        fingerprints.append(fingerprint(draft, fields))
+        problems.append(problem_key(draft, fields))
+    await pending.prefetch(fingerprints, problems, gate.clock() - gate.policy.recurrence_window)
+
+
+__all__ = ["prefetch_states"]
