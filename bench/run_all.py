@@ -262,7 +262,7 @@ def growth_rows(outcomes: list[Outcome]) -> list[str]:
     for result in growth:
         if result.get("hl7"):
             lines += [
-                "HL7 v2 batch: parse_input + normalize of N DFT^P03 messages "
+                "HL7 v2 batch file: streamed read + parse + normalize of N DFT^P03 messages "
                 "(`bench/growth.py`, child process):",
                 "",
                 "| messages | input | seconds | msg/s | peak RSS |",

@@ -78,7 +78,7 @@ def _core(runtime: Runtime) -> FlowPart:
     aes = "AES-256-GCM"
     nodes = [
         FlowNode("http_events", "source", "HTTP API: JSON events, X12 and HL7 uploads, FHIR push"),
-        FlowNode("cli_ingest", "source", "rcmgw ingest (JSON event and X12 files)"),
+        FlowNode("cli_ingest", "source", "rcmgw ingest (JSON event, X12 and HL7 v2 files)"),
         FlowNode("normalize", "stage", "normalize"),
         FlowNode("redact", "stage", "redact and pseudonymize (seal)"),
         FlowNode("quarantine", "store", "quarantine (rejected raw input)", at_rest=aes),

@@ -84,6 +84,21 @@ class Hl7Intake:
             return message
         return ParsedMessage(header=message.header, raw=message.raw, error=error)
 
+    @property
+    def rules(self) -> Hl7TicketRules:
+        """The ticket rules this intake applies."""
+        return self._rules
+
+    async def check(self, message: ParsedMessage) -> ParsedMessage:
+        """``message`` after strict validation (when it applies): for batching callers
+        (`gateway.hl7_batch`)."""
+        return await self._strictly(message)
+
+    async def settle(self, message: ParsedMessage, blocked: bool, peer: str) -> tuple[str, str, bool]:
+        """Answer one message on its own: ``(MSA-1, ACK, blocked)``, as `handle` does per message.
+        Batching callers (`gateway.hl7_batch`) use it for messages that spool nothing."""
+        return await self._one(message, blocked, peer)
+
     async def handle(self, data: bytes, *, peer: str = "-") -> IntakeResult:
         """ACK every message of ``data`` (see the module docstring)."""
         parsed = parse_input(data, received_at=datetime.now(UTC))

@@ -15,6 +15,7 @@ from adapters.json_event import parse_event_file
 from adapters.x12.errors import X12Rejected
 from adapters.x12.validation import validate_x12
 from gateway.exit_codes import ExitCode
+from gateway.ingest_hl7_files import dry_run_hl7, ingest_hl7_path, is_hl7_file
 from gateway.keys import load_or_create_keys
 from gateway.pipeline import RecordQuarantined
 from gateway.runtime import Runtime, build_sealer
@@ -53,6 +54,9 @@ async def ingest_paths(
                             sealer.seal(normalizer.normalize(finding)).ticket.body.decode() + "\n"
                         )
                 continue
+            if is_hl7_file(path):
+                worst = max(worst, dry_run_hl7(path, normalizer, sealer, settings.mllp.tickets))
+                continue
             try:
                 sealed = sealer.seal(normalizer.normalize(parse_event_file(path)))
             except (InputRejected, NormalizationError, OSError) as error:
@@ -69,6 +73,9 @@ async def ingest_paths(
                 worst = max(worst, await _ingest_x12(runtime, path, as_json=as_json, out=out))
                 if validate:
                     await _validate_x12(runtime, path, as_json=as_json, out=out)
+                continue
+            if is_hl7_file(path):
+                worst = max(worst, await ingest_hl7_path(runtime, path, as_json=as_json, out=out))
                 continue
             try:
                 record = parse_event_file(path)

@@ -1,16 +1,22 @@
 """``POST /v1/ingest/hl7``: an HL7 v2 message or batch over HTTP; the ACK(s) come back in the body.
 
-The same intake as MLLP (`gateway.hl7_intake`): 200 with the ACK(s) once every message is settled
-(AA only after its durable commit); 503 with the transient AE ACK(s) when the spool cannot commit.
+The same answers as MLLP (`gateway.hl7_intake`), read and committed in bounded batches
+(`gateway.hl7_batch`: one durable commit per batch of messages): 200 with the ACK(s) once every
+message is settled (AA only after its durable commit); 503 with the transient AE ACK(s) when the
+spool cannot commit.
 """
 
 from __future__ import annotations
 
+import io
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from adapters.hl7v2.ack import build_batch_ack
 from gateway.api.body import read_limited_body
 from gateway.auth.deps import EventsWriter
+from gateway.hl7_batch import ingest_hl7_stream
 from gateway.hl7_intake import Hl7Intake
 from gateway.runtime import Runtime
 
@@ -38,9 +44,13 @@ async def post_hl7(request: Request, principal: EventsWriter) -> Response:
         runtime.pipeline, runtime.quarantine, runtime.settings.mllp.tickets, metrics=runtime.metrics
     )
     intake.use_strict(runtime.settings.mllp.strict)
-    result = await intake.handle(body, peer=f"http:{principal.client_id}")
+    acks: list[str] = []
+    outcome = await ingest_hl7_stream(
+        io.BytesIO(body), runtime.pipeline, intake, peer=f"http:{principal.client_id}", on_ack=acks.append
+    )
+    payload = build_batch_ack(acks) if outcome.batch or len(acks) > 1 else acks[0]
     return Response(
-        content=result.payload,
+        content=payload.encode("utf-8"),
         media_type=MEDIA_TYPE,
-        status_code=503 if result.transient else 200,
+        status_code=503 if outcome.failure is not None else 200,
     )
