@@ -128,6 +128,14 @@ def test_find_filters_by_fingerprint_payer_and_code(new_spool, clock):
             assert await found(category="claim.denied", state=EntryState.PENDING, limit=3) == [
                 ids[0x10][1], ids[0x11][0], ids[0x11][1]
             ]  # fmt: skip
+            # a purge takes the payloads' search metadata with them (PostgreSQL/SQLite: cascade)
+            for sink in ("jira", "file"):
+                for entry in await spool.lease(sink, owner="w", limit=10, lease_for=LEASE):
+                    await spool.settle(entry.entry_id, owner="w", outcome=DeadLetter(reason="x"))
+            clock.advance(3600)
+            purged = await spool.purge(clock.now, states=(EntryState.DEAD,))
+            assert purged.entries == 2 * len(TICKETS)
+            assert await found(code="45") == [] and await found(payer="87726") == []
         finally:
             await spool.aclose()
 
