@@ -341,10 +341,8 @@ def _find_by_payloads(conn: sqlite3.Connection, params: dict[str, Any], driver: 
     """`find` walking the ``payloads`` index named by ``driver`` (``(col, created_at)``) in time
     order, then each payload's entries: no sort of every matching entry. A payload and its entries
     share ``created_at`` (one put), so payload order is entry order; ties sort by entry."""
-    return _run_driven(
-        conn, params, "FROM payloads p CROSS JOIN entries e ON e.dedup_key = p.dedup_key",
-        [driver], "p.created_at",
-    )  # fmt: skip
+    tables = "FROM payloads p CROSS JOIN entries e ON e.dedup_key = p.dedup_key"
+    return _run_driven(conn, params, tables, [driver], "p.created_at")
 
 
 def _find_searched(conn: sqlite3.Connection, query: SpoolQuery, params: dict[str, Any]) -> list[EntryInfo]:
@@ -372,8 +370,9 @@ def _find_searched(conn: sqlite3.Connection, query: SpoolQuery, params: dict[str
 def _run_driven(
     conn: sqlite3.Connection, params: dict[str, Any], tables: str, driver: list[str], time_column: str
 ) -> list[EntryInfo]:
-    # The driver's own time column bounds the index range; every other filter is "+"-prefixed so
-    # the planner looks the inner rows up by key instead of by another index.
+    """``driver``: the clauses the first table's index serves (they name the filters that are
+    therefore not repeated). The driver's own time column bounds the index range; every other
+    filter is "+"-prefixed so the planner looks the inner rows up by key, not by another index."""
     clauses = list(driver)
     for name, clause in (
         ("since", f"{time_column} >= :since"),
@@ -389,7 +388,7 @@ def _run_driven(
         ("since", "+e.created_at >= :since"),
         ("until", "+e.created_at < :until"),
     ):
-        if params[name] is not None and not any(name in d for d in driver):
+        if params[name] is not None and not any(f":{name}" in d for d in driver):
             clauses.append(clause)
     rows = conn.execute(
         f"{_PAYLOAD_INFO} {tables} WHERE {' AND '.join(clauses)}"
