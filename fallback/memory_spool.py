@@ -381,7 +381,7 @@ def _matches(entry: _Entry, query: SpoolQuery) -> bool:
         and (query.since is None or info.created_at >= query.since)
         and (query.until is None or info.created_at < query.until)
         and meta_matches(
-            search_meta(entry.ticket.payload),
+            search_meta(entry.ticket),
             fingerprint=query.fingerprint,
             payer=query.payer,
             code=query.code,

@@ -152,7 +152,7 @@ class PostgresSpool:
                 for dedup_key, key_id, blob, created_at in rows:
                     try:
                         body = self._cipher.decrypt(str(key_id), bytes(blob), _aad(str(dedup_key)))
-                        meta = search_meta(SealedTicket.restore(body).payload)
+                        meta = search_meta(SealedTicket.restore(body))
                     except (SpoolError, ValidationError, ValueError):
                         continue
                     await conn.execute(
@@ -204,7 +204,7 @@ class PostgresSpool:
     ) -> PutResult:
         ticket, dedup_key = item.ticket, item.dedup_key
         key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
-        meta = search_meta(ticket.payload)
+        meta = search_meta(ticket)
         cur = await conn.execute(
             "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, category, key_id, blob,"
             " created_at, payer) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from normalizers.payload import TicketPayload
+from normalizers.sealed import SealedTicket
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +25,9 @@ class SearchMeta:
     """Distinct search terms of the payload's codes: each code bare and as ``system:code``."""
 
 
-def search_meta(payload: TicketPayload) -> SearchMeta:
-    """The search metadata of a sealed payload."""
+def search_meta(ticket: SealedTicket) -> SearchMeta:
+    """The search metadata of a sealed ticket's payload."""
+    payload = ticket.payload
     terms: dict[str, None] = {}
     for code in payload.codes:
         terms[code.code] = None

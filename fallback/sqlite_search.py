@@ -49,7 +49,7 @@ def backfill(conn: sqlite3.Connection, cipher: PayloadCipher) -> int:
         for dedup_key, key_id, blob, created_at in rows:
             try:
                 body = cipher.decrypt(key_id, blob, _AAD_PREFIX + dedup_key.encode("utf-8"))
-                metas.append((dedup_key, search_meta(SealedTicket.restore(body).payload), created_at))
+                metas.append((dedup_key, search_meta(SealedTicket.restore(body)), created_at))
             except (SpoolError, ValidationError, ValueError):
                 continue
         with write_transaction(conn):

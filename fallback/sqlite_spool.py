@@ -174,7 +174,7 @@ class SqliteSpool(SqliteAdmin):
             ).fetchall()
             return PutResult(created=False, entry_ids=tuple(row[0] for row in rows))
         key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
-        meta = search_meta(ticket.payload)
+        meta = search_meta(ticket)
         conn.execute(
             "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at, category,"
             " payer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
