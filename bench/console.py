@@ -72,6 +72,15 @@ async def fill(runtime: Runtime, spool_file: Path, n: int) -> None:
             " next_attempt_at = NULL, attempts = 1, last_error = 'delivery.permanent:http_400'",
             (first, step, first, step),
         )
+        # a payload and its entries share created_at (one put), and so does its search metadata
+        conn.execute(
+            "UPDATE payloads SET created_at ="
+            " (SELECT e.created_at FROM entries e WHERE e.dedup_key = payloads.dedup_key)"
+        )
+        conn.execute(
+            "UPDATE payload_codes SET created_at ="
+            " (SELECT p.created_at FROM payloads p WHERE p.dedup_key = payload_codes.dedup_key)"
+        )
 
 
 async def timed(client: httpx.AsyncClient, path: str, repeat: int) -> list[float]:
@@ -122,6 +131,8 @@ async def main(n: int, repeat: int) -> None:
                 f"/console/entries/{dead[0].entry_id}",
                 "/console/tickets",
                 "/console/tickets?category=denial.cat5&payer=87005",
+                "/console/tickets?payer=87005",
+                "/console/tickets?code=CARC:45",
                 f"/console/tickets/{dead[0].fingerprint}",
                 "/console/audit",
                 "/console/dataflow",

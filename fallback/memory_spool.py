@@ -15,6 +15,7 @@ from types import TracebackType
 
 from fallback.clock import Clock, require_aware, utc_now
 from fallback.errors import LeaseLost, SpoolUnavailable
+from fallback.search_meta import meta_matches, search_meta
 from fallback.spool import (
     DeadLetter,
     Delivered,
@@ -379,6 +380,12 @@ def _matches(entry: _Entry, query: SpoolQuery) -> bool:
         and (query.category is None or entry.ticket.payload.category == query.category)
         and (query.since is None or info.created_at >= query.since)
         and (query.until is None or info.created_at < query.until)
+        and meta_matches(
+            search_meta(entry.ticket),
+            fingerprint=query.fingerprint,
+            payer=query.payer,
+            code=query.code,
+        )
     )
 
 

@@ -61,6 +61,27 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX entries_sink_seq ON entries (sink, seq)",
         "CREATE INDEX payloads_category ON payloads (category)",
     ),
+    # 2: PHI-free search metadata in clear (fallback.search_meta) with the console's indexes; the
+    # rows already there are backfilled once by decrypting them (PostgresSpool.open).
+    (
+        "ALTER TABLE payloads ADD COLUMN payer TEXT",
+        """
+        CREATE TABLE payload_codes (
+            dedup_key TEXT NOT NULL REFERENCES payloads (dedup_key) ON DELETE CASCADE,
+            term TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (dedup_key, term)
+        )
+        """,
+        "CREATE INDEX payload_codes_term ON payload_codes (term, created_at)",
+        "DROP INDEX payloads_category",
+        "CREATE INDEX payloads_category_created ON payloads (category, created_at)",
+        "CREATE INDEX payloads_payer_created ON payloads (payer, created_at)",
+        'CREATE INDEX payloads_fingerprint ON payloads ((fingerprint COLLATE "C"))',
+        "CREATE INDEX entries_created ON entries (created_at, seq)",
+        "INSERT INTO spool_meta (key, value) VALUES ('search_backfill', 'pending')"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -31,6 +31,7 @@ from fallback.cipher import PayloadCipher
 from fallback.clock import Clock, require_aware, utc_now
 from fallback.errors import LeaseLost, SpoolCorrupt, SpoolError, SpoolUnavailable
 from fallback.postgres_schema import migrate, translate_pg_error
+from fallback.search_meta import SearchMeta, fingerprint_upper, search_meta
 from fallback.spool import (
     DeadLetter,
     Delivered,
@@ -111,6 +112,7 @@ class PostgresSpool:
             conn = await self._connect()
             try:
                 await migrate(conn)
+                await self._backfill(conn)
                 cur = await conn.execute(
                     "SELECT DISTINCT p.key_id FROM payloads p JOIN entries e USING (dedup_key)"
                     " WHERE e.state IN ('pending', 'leased')"
@@ -128,6 +130,38 @@ class PostgresSpool:
                 raise SpoolCorrupt(f"unsettled spool entries use unconfigured key ids {missing}")
             self._conn = conn
             self._open = True
+
+    async def _backfill(self, conn: Conn) -> None:
+        """Decrypt every payload once and store its search metadata, if the database still needs
+        it (the ``search_backfill`` mark of schema step 2). Undecryptable payloads are left
+        without payer and codes (the delivery path reports them)."""
+        cur = await conn.execute("SELECT 1 FROM spool_meta WHERE key = 'search_backfill'")
+        if await cur.fetchone() is None:
+            return
+        after = ""
+        while True:
+            cur = await conn.execute(
+                "SELECT dedup_key, key_id, blob, created_at FROM payloads WHERE dedup_key > %s"
+                " ORDER BY dedup_key LIMIT 1000",
+                (after,),
+            )
+            rows = await cur.fetchall()
+            if not rows:
+                break
+            async with conn.transaction():
+                for dedup_key, key_id, blob, created_at in rows:
+                    try:
+                        body = self._cipher.decrypt(str(key_id), bytes(blob), _aad(str(dedup_key)))
+                        meta = search_meta(SealedTicket.restore(body))
+                    except (SpoolError, ValidationError, ValueError):
+                        continue
+                    await conn.execute(
+                        "UPDATE payloads SET payer = %s WHERE dedup_key = %s", (meta.payer, dedup_key)
+                    )
+                    await _write_codes(conn, str(dedup_key), meta, created_at)
+            after = str(rows[-1][0])
+        async with conn.transaction():
+            await conn.execute("DELETE FROM spool_meta WHERE key = 'search_backfill'")
 
     async def aclose(self) -> None:
         """Close the connection. Idempotent."""
@@ -170,11 +204,12 @@ class PostgresSpool:
     ) -> PutResult:
         ticket, dedup_key = item.ticket, item.dedup_key
         key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
+        meta = search_meta(ticket)
         cur = await conn.execute(
             "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, category, key_id, blob,"
-            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " created_at, payer) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
-            (dedup_key, ticket.id, ticket.fingerprint, ticket.payload.category, key_id, blob, now),
+            (dedup_key, ticket.id, ticket.fingerprint, meta.category, key_id, blob, now, meta.payer),
         )
         if await cur.fetchone() is None:
             cur = await conn.execute(
@@ -182,6 +217,7 @@ class PostgresSpool:
             )
             rows = await cur.fetchall()
             return PutResult(created=False, entry_ids=tuple(str(r[0]) for r in rows))
+        await _write_codes(conn, dedup_key, meta, now)
         ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
         async with conn.cursor() as cursor:
             await cursor.executemany(
@@ -313,6 +349,10 @@ class PostgresSpool:
             "since": query.since,
             "until": query.until,
             "limit": max(query.limit, 0),
+            "fp": query.fingerprint,
+            "fp_end": None if query.fingerprint is None else fingerprint_upper(query.fingerprint),
+            "payer": query.payer,
+            "code": query.code,
         }
 
         # Only the filters given: "(x IS NULL OR col = x)" stops a prepared statement's generic
@@ -325,6 +365,13 @@ class PostgresSpool:
                 ("category", "p.category = %(category)s"),
                 ("since", "e.created_at >= %(since)s"),
                 ("until", "e.created_at < %(until)s"),
+                ("fp", 'p.fingerprint COLLATE "C" >= %(fp)s AND p.fingerprint COLLATE "C" < %(fp_end)s'),
+                ("payer", "p.payer = %(payer)s"),
+                (
+                    "code",
+                    "EXISTS (SELECT 1 FROM payload_codes c WHERE c.dedup_key = p.dedup_key"
+                    " AND c.term = %(code)s)",
+                ),
             )
             if params[name] is not None
         )
@@ -547,6 +594,16 @@ def _settle_columns(outcome: Outcome) -> tuple[str, datetime | None, str | None,
     if isinstance(outcome, DeadLetter):
         return "dead", None, short_reason(outcome.reason), None
     raise TypeError(f"unknown settlement outcome {type(outcome).__name__}")  # pragma: no cover
+
+
+async def _write_codes(conn: Conn, dedup_key: str, meta: SearchMeta, created_at: datetime) -> None:
+    if meta.code_terms:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO payload_codes (dedup_key, term, created_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING",
+                [(dedup_key, term, created_at) for term in meta.code_terms],
+            )
 
 
 __all__ = ["PostgresSpool"]

@@ -3,7 +3,8 @@
 Every backend implements it next to `SpoolBackend` (the contract suite checks both):
 
 * ``find(query)``: entries matching a `SpoolQuery` (state, sink, category, created between
-  ``since`` and ``until``), oldest first: metadata only.
+  ``since`` and ``until``; fingerprint prefix, payer id, code from the clear search metadata of
+  `fallback.search_meta`), oldest first: metadata only.
 * ``read_ticket(entry_id)``: the sealed (PHI-free) ticket of an entry, as it is delivered.
 * ``requeue(entry_ids)``: replay. DEAD and DELIVERED entries go back to PENDING, due now, with
   their attempt count reset; PENDING and LEASED entries are left alone (they are on their way).
@@ -45,6 +46,12 @@ class SpoolQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 100
+    fingerprint: str | None = None
+    """A fingerprint or its prefix."""
+    payer: str | None = None
+    """A payer id."""
+    code: str | None = None
+    """A code the payload carries, bare (``"45"``, any system) or with its system (``"CARC:45"``)."""
 
 
 @dataclass(frozen=True, slots=True)

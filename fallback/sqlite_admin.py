@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from fallback.cipher import PayloadCipher
 from fallback.errors import SpoolCorrupt
+from fallback.search_meta import fingerprint_upper
 from fallback.spool import (
     EntryInfo,
     EntryState,
@@ -66,14 +67,20 @@ class SqliteAdmin:
 
     async def find(self, query: SpoolQuery) -> list[EntryInfo]:
         """See `SpoolAdmin.find`."""
-        params = {
+        params: dict[str, Any] = {
             "state": None if query.state is None else query.state.value,
             "sink": query.sink,
             "category": query.category,
             "since": None if query.since is None else to_micros(query.since),
             "until": None if query.until is None else to_micros(query.until),
             "limit": max(query.limit, 0),
+            "fp": query.fingerprint,
+            "fp_end": None if query.fingerprint is None else fingerprint_upper(query.fingerprint),
+            "payer": query.payer,
+            "code": query.code,
         }
+        if query.fingerprint or query.payer is not None or query.code is not None:
+            return await self._call(lambda conn: _find_searched(conn, query, params))
 
         # Only the filters given appear in the WHERE clause: "(:x IS NULL OR col = :x)" would keep
         # SQLite from using the (state, created_at) and category indexes (a full scan per page).
@@ -91,18 +98,23 @@ class SqliteAdmin:
         ]
 
         def run(conn: sqlite3.Connection) -> list[EntryInfo]:
-            chosen = clauses
-            if query.state is not None and query.category is not None:
-                # Two indexes could serve: walk the smaller set. "+" keeps the planner off the
-                # other index (without statistics it cannot tell which is smaller).
+            if query.category is not None:
+                if query.state is None:
+                    return _find_by_payloads(conn, params, "p.category = :category")
+                # Two indexes could serve: walk the smaller set (without statistics the planner
+                # cannot tell which is smaller).
                 (in_state,) = conn.execute(
                     "SELECT COUNT(*) FROM entries WHERE state = ?", (params["state"],)
                 ).fetchone()
                 (in_category,) = conn.execute(
                     "SELECT COUNT(*) FROM payloads WHERE category = ?", (params["category"],)
                 ).fetchone()
-                off = "p.category" if in_state <= in_category else "e.state"
-                chosen = [f"+{c}" if c.startswith(off) else c for c in clauses]
+                if in_category < in_state:
+                    return _find_by_payloads(conn, params, "p.category = :category")
+                # "+" keeps the planner off the category index
+                chosen = [f"+{c}" if c.startswith("p.category") else c for c in clauses]
+            else:
+                chosen = clauses
             where = f" WHERE {' AND '.join(chosen)}" if chosen else ""
             rows = conn.execute(
                 f"{_INFO}{where} ORDER BY e.created_at, e.seq LIMIT :limit",
@@ -317,6 +329,73 @@ class SqliteAdmin:
             return {key[len(SINK_DISABLED_PREFIX) :]: value for key, value in rows}
 
         return await self._call(run)
+
+
+_PAYLOAD_INFO: Final = (
+    "SELECT e.entry_id, e.sink, p.ticket_id, p.fingerprint, e.state, e.attempts, e.created_at,"
+    " e.updated_at, e.next_attempt_at, e.last_error, e.remote_id, e.lease_owner, e.lease_expires_at"
+)
+
+
+def _find_by_payloads(conn: sqlite3.Connection, params: dict[str, Any], driver: str) -> list[EntryInfo]:
+    """`find` walking the ``payloads`` index named by ``driver`` (``(col, created_at)``) in time
+    order, then each payload's entries: no sort of every matching entry. A payload and its entries
+    share ``created_at`` (one put), so payload order is entry order; ties sort by entry."""
+    tables = "FROM payloads p CROSS JOIN entries e ON e.dedup_key = p.dedup_key"
+    return _run_driven(conn, params, tables, [driver], "p.created_at")
+
+
+def _find_searched(conn: sqlite3.Connection, query: SpoolQuery, params: dict[str, Any]) -> list[EntryInfo]:
+    """`find` with a fingerprint, payer or code filter, driven (CROSS JOIN fixes the order) by the
+    most selective of them: a fingerprint prefix range, the code terms' ``(term, created_at)``
+    index, the ``(payer, created_at)`` index."""
+    if query.fingerprint:
+        driver = ["p.fingerprint >= :fp", "p.fingerprint < :fp_end"]
+        if query.code is not None:
+            driver.append(
+                "EXISTS (SELECT 1 FROM payload_codes c WHERE c.dedup_key = p.dedup_key AND c.term = :code)"
+            )
+        tables = "FROM payloads p CROSS JOIN entries e ON e.dedup_key = p.dedup_key"
+        return _run_driven(conn, params, tables, driver, "p.created_at")
+    if query.code is not None:
+        tables = (
+            "FROM payload_codes c CROSS JOIN payloads p ON p.dedup_key = c.dedup_key"
+            " CROSS JOIN entries e ON e.dedup_key = c.dedup_key"
+        )
+        return _run_driven(conn, params, tables, ["c.term = :code"], "c.created_at")
+    tables = "FROM payloads p CROSS JOIN entries e ON e.dedup_key = p.dedup_key"
+    return _run_driven(conn, params, tables, ["p.payer = :payer"], "p.created_at")
+
+
+def _run_driven(
+    conn: sqlite3.Connection, params: dict[str, Any], tables: str, driver: list[str], time_column: str
+) -> list[EntryInfo]:
+    """``driver``: the clauses the first table's index serves (they name the filters that are
+    therefore not repeated). The driver's own time column bounds the index range; every other
+    filter is "+"-prefixed so the planner looks the inner rows up by key, not by another index."""
+    clauses = list(driver)
+    for name, clause in (
+        ("since", f"{time_column} >= :since"),
+        ("until", f"{time_column} < :until"),
+    ):
+        if params[name] is not None:
+            clauses.append(clause)
+    for name, clause in (
+        ("state", "+e.state = :state"),
+        ("sink", "+e.sink = :sink"),
+        ("category", "+p.category = :category"),
+        ("payer", "+p.payer = :payer"),
+        ("since", "+e.created_at >= :since"),
+        ("until", "+e.created_at < :until"),
+    ):
+        if params[name] is not None and not any(f":{name}" in d for d in driver):
+            clauses.append(clause)
+    rows = conn.execute(
+        f"{_PAYLOAD_INFO} {tables} WHERE {' AND '.join(clauses)}"
+        f" ORDER BY {time_column}, e.created_at, e.seq LIMIT :limit",
+        params,
+    ).fetchall()
+    return [entry_info_from_row(row, from_micros) for row in rows]
 
 
 def _file_bytes(conn: sqlite3.Connection) -> int:

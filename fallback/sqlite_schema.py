@@ -72,6 +72,26 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 3: lease in (created_at, seq) order straight from an index (no sort of every due entry);
     # next_attempt_at rides along so not-yet-due entries are skipped without reading their rows.
     ("CREATE INDEX entries_lease_order ON entries (sink, state, created_at, seq, next_attempt_at)",),
+    # 4: PHI-free search metadata in clear (fallback.search_meta) with the console's indexes; the
+    # rows already there are backfilled once by decrypting them (fallback.sqlite_search.backfill).
+    (
+        "ALTER TABLE payloads ADD COLUMN payer TEXT",
+        """
+        CREATE TABLE payload_codes (
+            dedup_key TEXT NOT NULL REFERENCES payloads (dedup_key) ON DELETE CASCADE,
+            term TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (dedup_key, term)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX payload_codes_term ON payload_codes (term, created_at)",
+        "DROP INDEX payloads_category",
+        "CREATE INDEX payloads_category_created ON payloads (category, created_at)",
+        "CREATE INDEX payloads_payer_created ON payloads (payer, created_at)",
+        "CREATE INDEX payloads_fingerprint ON payloads (fingerprint)",
+        "CREATE INDEX entries_created ON entries (created_at, seq)",
+        "INSERT OR REPLACE INTO spool_meta (key, value) VALUES ('search_backfill', 'pending')",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

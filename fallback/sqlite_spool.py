@@ -36,6 +36,7 @@ from fallback.cipher import PayloadCipher
 from fallback.clock import Clock, require_aware, utc_now
 from fallback.errors import LeaseLost, SpoolCorrupt, SpoolUnavailable, translate_sqlite_error
 from fallback.fsync import fsync_directory
+from fallback.search_meta import search_meta
 from fallback.spool import (
     DeadLetter,
     Delivered,
@@ -59,6 +60,7 @@ from fallback.sqlite_schema import (
     to_micros,
     write_transaction,
 )
+from fallback.sqlite_search import backfill, write_codes
 from normalizers.sealed import SealedTicket
 
 logger = logging.getLogger(__name__)
@@ -172,11 +174,13 @@ class SqliteSpool(SqliteAdmin):
             ).fetchall()
             return PutResult(created=False, entry_ids=tuple(row[0] for row in rows))
         key_id, blob = self._cipher.encrypt(ticket.body, _aad(dedup_key))
+        meta = search_meta(ticket)
         conn.execute(
-            "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at, category)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now, ticket.payload.category),
+            "INSERT INTO payloads (dedup_key, ticket_id, fingerprint, key_id, blob, created_at, category,"
+            " payer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (dedup_key, ticket.id, ticket.fingerprint, key_id, blob, now, meta.category, meta.payer),
         )
+        write_codes(conn, dedup_key, meta, now)
         ids = tuple("ent_" + secrets.token_hex(16) for _ in names)
         conn.executemany(
             "INSERT INTO entries (entry_id, dedup_key, sink, state, attempts, created_at,"
@@ -339,6 +343,7 @@ class SqliteSpool(SqliteAdmin):
                 conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 conn.execute("VACUUM")
             migrate(conn)
+            backfill(conn, self._cipher)
             key_ids = {
                 row[0]
                 for row in conn.execute(

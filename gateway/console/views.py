@@ -32,8 +32,9 @@ from normalizers.lifecycle import FingerprintState
 from normalizers.payload import TicketPayload
 
 TICKET_SCAN = 100
-"""How many spool entries the ticket search decrypts at most per page (payer and code live only in
-the encrypted sealed payload; category, time and sink are indexed)."""
+"""How many matching spool entries the ticket search reads (and decrypts, to show them) at most per
+page: every filter is answered by the spool's indexes on its clear search metadata
+(`fallback.search_meta`), so only matches are read."""
 
 
 def circuits(runtime: Runtime) -> dict[str, str | None]:
@@ -94,11 +95,15 @@ async def find_indexed(spool: Spool, query: SpoolQuery) -> list[EntryInfo]:
     """`SpoolAdmin.find`, oldest first; without a state or category, one query per state (each
     served by the ``(state, created_at)`` index) merged, instead of one query that sorts every
     entry."""
-    if query.state is not None or query.category is not None:
-        return await spool.find(query)  # served by the state or the category index
+    if query.state is not None or query.category is not None or _searched(query):
+        return await spool.find(query)  # served by the state, category or search indexes
     parts = [await spool.find(replace(query, state=state)) for state in EntryState]
     merged = sorted((info for part in parts for info in part), key=lambda i: (i.created_at, i.entry_id))
     return merged[: query.limit]
+
+
+def _searched(query: SpoolQuery) -> bool:
+    return bool(query.fingerprint) or query.payer is not None or query.code is not None
 
 
 async def entry_page(runtime: Runtime, filters: EntryFilter) -> tuple[list[EntryInfo], datetime | None]:
@@ -125,8 +130,8 @@ async def entry_view(runtime: Runtime, principal: Principal, entry_id: str) -> d
 
 @dataclass(frozen=True, slots=True)
 class TicketFilter:
-    """The tickets page filters: category and time are indexed; fingerprint, payer and code are
-    matched on the decrypted sealed payloads of at most `TICKET_SCAN` candidates."""
+    """The tickets page filters, all answered by the spool's indexes: fingerprint (or its prefix),
+    category, payer id, code (``"45"`` in any system or ``"CARC:45"``) and time."""
 
     fingerprint: str | None = None
     category: str | None = None
@@ -136,21 +141,11 @@ class TicketFilter:
     until: datetime | None = None
 
 
-def _matches(payload: TicketPayload, filters: TicketFilter) -> bool:
-    if filters.fingerprint and not payload.fingerprint.startswith(filters.fingerprint):
-        return False
-    if filters.payer and (
-        payload.payer is None or filters.payer not in (payload.payer.id, payload.payer.name)
-    ):
-        return False
-    return not filters.code or any(filters.code in (c.code, f"{c.system}:{c.code}") for c in payload.codes)
-
-
 async def ticket_search(
     runtime: Runtime, principal: Principal, filters: TicketFilter
 ) -> tuple[list[TicketPayload], int]:
     """The tickets ``principal`` may see matching ``filters`` (one per ticket, first sink's
-    entries), and how many candidates were scanned."""
+    entries), and how many matching entries were read."""
     now = datetime.now(UTC)
     query = SpoolQuery(
         sink=next(iter(runtime.sinks), None),
@@ -158,18 +153,17 @@ async def ticket_search(
         since=filters.since or now - timedelta(days=1),
         until=filters.until,
         limit=TICKET_SCAN,
+        fingerprint=filters.fingerprint,
+        payer=filters.payer,
+        code=filters.code,
     )
     entries = await find_indexed(runtime.spool, query)
     found: list[TicketPayload] = []
     for info in entries:
-        if filters.fingerprint and not info.fingerprint.startswith(filters.fingerprint):
-            continue
         ticket = await runtime.spool.read_ticket(info.entry_id)
         if ticket is None:
             continue
         payload = ticket.payload
-        if not _matches(payload, filters):
-            continue
         if may_see_ticket(
             principal,
             category=payload.category,

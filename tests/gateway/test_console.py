@@ -4,6 +4,7 @@ headers, and no canary PHI on any page."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -286,3 +287,36 @@ def test_replay_every_dead_letter_matching_a_filter(console: TestClient, quiet_r
     assert replayed == {first, second}
     none_left = console.post("/console/entries/replay", data={**fields, "sink": "other"})
     assert 'id="confirm"' in none_left.text and first not in none_left.text
+
+
+def test_ticket_search_by_payer_and_code_from_clear_phi_free_metadata(
+    console: TestClient, quiet_runtime: Runtime, settings: Settings
+) -> None:
+    entry_id = dead_letter(console, quiet_runtime)
+    sign_in(console, "admin")
+    assert console.portal is not None
+    ticket = console.portal.call(quiet_runtime.spool.read_ticket, entry_id)
+    assert ticket is not None
+    payload = ticket.payload
+    assert payload.payer is not None and payload.payer.id and payload.codes
+    code = payload.codes[0]
+    for params in (
+        {"payer": payload.payer.id},
+        {"code": code.code},
+        {"code": f"{code.system}:{code.code}"},
+        {"payer": payload.payer.id, "code": code.code, "category": payload.category},
+    ):
+        found = console.get("/console/tickets", params=params)
+        assert found.status_code == 200 and payload.fingerprint in found.text, params
+    for params in ({"code": "no-such-code"}, {"payer": payload.payer.id, "category": "no.such"}):
+        assert payload.fingerprint not in console.get("/console/tickets", params=params).text
+    # the search metadata the spool keeps in clear holds no canary PHI
+    conn = sqlite3.connect(settings.spool_file)
+    try:
+        clear = [
+            *conn.execute("SELECT dedup_key, ticket_id, fingerprint, key_id, category, payer FROM payloads"),
+            *conn.execute("SELECT dedup_key, term FROM payload_codes"),
+        ]
+    finally:
+        conn.close()
+    assert len(clear) > 1 and find_canaries(repr(clear)) == []
