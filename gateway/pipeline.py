@@ -239,6 +239,7 @@ class IngestPipeline:
         entries: list[AuditEntry] = []
         created_any = False
         by_index: dict[int, tuple[bool, tuple[str, ...]]] = {}
+        resolved: dict[int, tuple[tuple[str, str], ...]] = {}
         for (index, plan, sealed), put in zip(flat, puts, strict=True):
             record = records[index]
             action = plan.action.value if plan.action else None
@@ -256,6 +257,9 @@ class IngestPipeline:
             entries.append(_spooled_entry(record, sealed, put, action))
             created, ids = by_index.get(index, (False, ()))
             by_index[index] = (created or put.created, (*ids, *put.entry_ids))
+            mark = sealed.ticket.payload.lifecycle
+            if mark is not None and mark.kind is LifecycleKind.RESOLVE and mark.of:
+                resolved[index] = (*resolved.get(index, ()), (mark.of, sealed.ticket.fingerprint))
             if put.created:
                 self._metrics.redacted(sealed.ticket)
             created_any = created_any or put.created
@@ -270,6 +274,7 @@ class IngestPipeline:
                 created=created,
                 entry_ids=ids,
                 action=plan.action.value if plan.action else ("open" if self._lifecycle is None else "none"),
+                resolved=resolved.get(index, ()),
             )
         if created_any:
             self._on_spooled()
@@ -349,11 +354,11 @@ class IngestPipeline:
         (its raw input is quarantined). `fallback.errors.SpoolUnavailable` propagates: then nothing
         of the batch may be acknowledged. ``source`` names the batch in the audit log.
 
-        With the dedup lifecycle on, each record goes through `ingest` in order instead (the
-        lifecycle decides per fingerprint whether a record opens, updates or resolves a ticket),
-        which costs one commit per delivery instead of one per batch."""
+        With the dedup lifecycle on, the batch goes through `ingest_group` instead: the lifecycle
+        decides per fingerprint, in order, whether a record opens, updates or resolves a ticket,
+        and the batch still costs one spool, one audit and one lifecycle commit."""
         if self._lifecycle is not None:
-            return [await self._ingest_or_quarantined(record) for record in records]
+            return await self.ingest_group(records)
         prepared = await asyncio.to_thread(self.seal_many, records)
         outcomes: list[IngestResult | RecordQuarantined | None] = [None] * len(records)
         requests: list[PutRequest] = []
