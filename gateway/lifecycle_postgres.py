@@ -26,14 +26,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import psycopg
 
 from fallback.errors import SpoolUnavailable
-from normalizers.lifecycle import FingerprintState, TicketState
+from gateway.lifecycle_store import state_from_row
+from normalizers.lifecycle import FingerprintState
 
 R = TypeVar("R")
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -71,10 +72,6 @@ def _micros(value: datetime) -> int:
     return int(value.timestamp() * 1_000_000)
 
 
-def _when(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1_000_000, UTC)
-
-
 def _values(state: FingerprintState) -> tuple[object, ...]:
     return (
         state.fingerprint,
@@ -94,39 +91,12 @@ def _values(state: FingerprintState) -> tuple[object, ...]:
     )
 
 
+def _array_set(value: object) -> frozenset[str]:
+    return frozenset(str(item) for item in value)  # type: ignore[attr-defined]
+
+
 def _row_state(row: Sequence[Any]) -> FingerprintState:
-    (
-        fp,
-        problem,
-        ticket,
-        state,
-        opened,
-        occ,
-        first,
-        last,
-        delivered,
-        updates,
-        facilities,
-        claims,
-        tpl,
-        done,
-    ) = row
-    return FingerprintState(
-        fingerprint=str(fp),
-        problem_key=str(problem),
-        ticket_id=str(ticket),
-        state=TicketState(str(state)),
-        opened_by=str(opened),
-        occurrences=int(occ),
-        first_seen=_when(int(first)),
-        last_seen=_when(int(last)),
-        last_delivery_at=_when(int(delivered)),
-        updates=int(updates),
-        facilities=frozenset(str(f) for f in facilities),
-        claims=frozenset(str(c) for c in claims),
-        template=None if tpl is None else str(tpl),
-        delivered_occurrences=None if done is None else int(done),
-    )
+    return state_from_row(row, _array_set)
 
 
 class _Connection:

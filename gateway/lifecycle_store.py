@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
@@ -191,7 +191,15 @@ def _when(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1_000_000, UTC)
 
 
-def _row_state(row: tuple[object, ...]) -> FingerprintState:
+def _json_set(value: object) -> frozenset[str]:
+    return frozenset(json.loads(str(value)))
+
+
+def state_from_row(
+    row: Sequence[object], as_set: Callable[[object], frozenset[str]] = _json_set
+) -> FingerprintState:
+    """The state of a row in `_COLUMNS` order (times in microseconds); ``as_set`` reads the
+    facilities and claims columns (JSON text in SQLite, arrays in PostgreSQL)."""
     (
         fp,
         problem,
@@ -219,8 +227,8 @@ def _row_state(row: tuple[object, ...]) -> FingerprintState:
         last_seen=_when(int(str(last))),
         last_delivery_at=_when(int(str(delivered))),
         updates=int(str(updates)),
-        facilities=frozenset(json.loads(str(facilities))),
-        claims=frozenset(json.loads(str(claims))),
+        facilities=as_set(facilities),
+        claims=as_set(claims),
         template=None if tpl is None else str(tpl),
         delivered_occurrences=None if done is None else int(str(done)),
     )
@@ -262,7 +270,7 @@ class SqliteLifecycleStore(SqliteStore):
                 f"SELECT {_COLUMNS} FROM fingerprint_state WHERE fingerprint = ?",  # noqa: S608
                 (fingerprint,),
             ).fetchone()
-            return None if row is None else _row_state(row)
+            return None if row is None else state_from_row(row)
 
         return await self._run(work)
 
@@ -312,7 +320,7 @@ class SqliteLifecycleStore(SqliteStore):
                     f"SELECT {_COLUMNS} FROM fingerprint_state WHERE fingerprint = ?",  # noqa: S608
                     (fp,),
                 ).fetchone()
-                states[fp] = None if row is None else _row_state(row)
+                states[fp] = None if row is None else state_from_row(row)
             seen: dict[str, list[tuple[int, frozenset[str]]]] = {}
             floor = _micros(since)
             for key in dict.fromkeys(problem_keys):
@@ -345,7 +353,7 @@ class SqliteLifecycleStore(SqliteStore):
                     (fp,),
                 ).fetchone()
                 if row is not None:
-                    state = _row_state(row)
+                    state = state_from_row(row)
                     if state.state is TicketState.OPEN and state.claims & tokens:
                         found.append(state)
             return found
@@ -362,6 +370,6 @@ class SqliteLifecycleStore(SqliteStore):
                 " ORDER BY last_delivery_at, fingerprint LIMIT ?",
                 (_micros(due_by), limit),
             ).fetchall()
-            return [_row_state(row) for row in rows]
+            return [state_from_row(row) for row in rows]
 
         return await self._run(work)
