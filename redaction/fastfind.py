@@ -44,7 +44,7 @@ def _same_class(a: str, b: str) -> bool:
     return (a.isdigit() and b.isdigit()) or (a.isalpha() and b.isalpha())
 
 
-def _widened(text: str, start: int, end: int) -> tuple[int, int]:
+def glued_run(text: str, start: int, end: int) -> tuple[int, int]:
     """``[start, end)`` grown over the letters and digits glued to it on either side."""
     while start > 0 and text[start - 1].isalnum():
         start -= 1
@@ -120,7 +120,7 @@ class IdSearch:
             before_ok = start == 0 or not _same_class(text[start - 1], chars[0])
             after_ok = end == len(text) or not _same_class(text[end], chars[-1])
             if spaced and glued:
-                yield _widened(text, start, end)
+                yield glued_run(text, start, end)
             elif spaced and before_ok and after_ok:
                 yield start, end
             at = self._folded.find(chars, at + 1)

@@ -10,7 +10,9 @@ in comments, so every identifier is turned into one regular expression that matc
   found glued to letters or digits too and then redacted with the whole run it is glued to;
 - NAME values match as any sequence of their parts, in any order, joined by ``^``, ``,``, ``.``, X12's ``*``
   or whitespace (``SMITH^JOHN``, ``John Smith``, ``Smith, John``); each part of three or more letters
-  also matches alone, a lower-confidence variant that over-redacts rather than leaks;
+  also matches alone, a lower-confidence variant that over-redacts rather than leaks; a part is
+  found glued to digits (``SMITH01``, ``01SMITH``), never inside a longer letter run
+  (``BLACKSMITH``), and a match glued to digits is replaced with the whole letter-and-digit run;
 - DATE values match every common form of the same day (`redaction.date_forms`);
 - EMAIL values match literally, case-insensitively; TEXT values (addresses, URLs, IPs) match word by
   word with up to three separator characters between words.
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from redaction.date_forms import date_variants_pattern, parse_date
-from redaction.fastfind import DateSearch, IdSearch, distinctive_id
+from redaction.fastfind import DateSearch, IdSearch, distinctive_id, glued_run
 from redaction.kinds import IdentifierKind
 from redaction.namewords import NameWords, word_name_parts
 from redaction.normalize import ValueFamily, family_of, id_chars, name_parts, phone_digits, words
@@ -64,17 +66,26 @@ def _spellings(parts: Sequence[str]) -> list[str]:
     return sorted(found, key=lambda spelling: (-len(spelling), spelling))
 
 
+def name_piece_pattern(piece: str) -> str:
+    """Regex source for one name piece on name boundaries: an end that is a letter may not touch
+    another letter but may touch a digit (``SMITH`` in ``SMITH01``, not in ``BLACKSMITH``); an end
+    that is not a letter may not touch a letter, digit or ``_``."""
+    before = _NOT_AFTER_LETTER if piece[:1].isalpha() else r"(?<!\w)"
+    after = _NOT_BEFORE_LETTER if piece[-1:].isalpha() else r"(?!\w)"
+    return before + re.escape(piece) + after
+
+
 def _name_pattern(value: str) -> str | None:
     parts = name_parts(value)
     alternatives: list[str] = []
     distinct = len({part.casefold() for part in parts})
     if distinct >= 2:
-        unit = "(?:" + "|".join(re.escape(s) for s in _spellings(parts)) + r")(?!\w)"
-        alternatives.append(rf"(?<!\w){unit}(?:{_NAME_SEPARATOR}{unit}){{1,{distinct - 1}}}")
+        unit = "(?:" + "|".join(name_piece_pattern(s) for s in _spellings(parts)) + ")"
+        alternatives.append(rf"{unit}(?:{_NAME_SEPARATOR}{unit}){{1,{distinct - 1}}}")
     pieces = {piece for part in parts for piece in [*re.split(r"[-']", part), part]}
     singles = [piece for piece in pieces if len(piece) >= MIN_SEARCH_LENGTH]
     if singles:
-        alternatives.append(r"(?<!\w)(?:" + "|".join(re.escape(s) for s in _spellings(singles)) + r")(?!\w)")
+        alternatives.append("(?:" + "|".join(name_piece_pattern(s) for s in _spellings(singles)) + ")")
     return "|".join(alternatives) or None
 
 
@@ -135,6 +146,7 @@ class KnownValueMatcher:
 
     def __init__(self, values: Sequence[tuple[IdentifierKind, str]]) -> None:
         self._patterns: list[tuple[int, re.Pattern[str] | NameWords]] = []
+        self._name_patterns: set[int] = set()  # positions in _patterns of NAME patterns
         seen_names: set[frozenset[str]] = set()
         self._ids: dict[str, int] = {}
         self._distinctive: set[str] = set()  # ids also found glued to letters or digits
@@ -161,14 +173,22 @@ class KnownValueMatcher:
             if source is None or source in seen:
                 continue
             seen.add(source)
+            if family is ValueFamily.NAME:
+                self._name_patterns.add(len(self._patterns))
             self._patterns.append((index, compile_ignorecase(source)))
 
     def find(self, text: str) -> list[KnownMatch]:
         """Every match of every identifier in ``text``."""
         found: list[KnownMatch] = []
-        for index, pattern in self._patterns:
+        for position, (index, pattern) in enumerate(self._patterns):
             if isinstance(pattern, NameWords):
                 found += [KnownMatch(start, end, index) for start, end in pattern.find(text)]
+            elif position in self._name_patterns:
+                found += [
+                    KnownMatch(*glued_run(text, *match.span()), index)
+                    for match in pattern.finditer(text)
+                    if match.end() > match.start()
+                ]
             else:
                 found += [
                     KnownMatch(match.start(), match.end(), index)

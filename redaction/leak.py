@@ -7,7 +7,8 @@ the matcher: after every pseudonym token is blanked out of the output,
   characters (the matcher allows at most three), and distinctive ones glued to letters or digits
   too, as the matcher finds them;
 - NAME parts are looked for in the casefolded text, so spellings that regular-expression case
-  folding cannot match (``STRASSE`` for ``Straße``) are still caught;
+  folding cannot match (``STRASSE`` for ``Straße``) are still caught, with the matcher's name
+  boundary (glued to digits, ``SMITH01``, counts; inside a letter run, ``BLACKSMITH``, does not);
 - EMAIL values are looked for as casefolded substrings, TEXT values word by word with any separator
   run, DATE values in every common form of the same day.
 
@@ -25,7 +26,7 @@ from datetime import date
 from redaction.date_forms import date_variants_pattern, parse_date
 from redaction.fastfind import DateSearch, IdSearch, distinctive_id
 from redaction.kinds import IdentifierKind
-from redaction.known import compile_ignorecase, id_pattern, text_pattern
+from redaction.known import compile_ignorecase, id_pattern, name_piece_pattern, text_pattern
 from redaction.namewords import text_words, word_name_parts
 from redaction.normalize import ValueFamily, family_of, name_parts, normalize, words
 from redaction.pseudonym import TOKEN_PATTERN
@@ -63,7 +64,7 @@ def _probe_source(kind: IdentifierKind, value: str) -> tuple[str, bool] | None:
         parts = sorted({part.casefold() for part in name_parts(value) if len(part) >= MIN_LEAK_LENGTH})
         if not parts:
             return None
-        return r"(?<!\w)(?:" + "|".join(re.escape(part) for part in parts) + r")(?!\w)", True
+        return "(?:" + "|".join(name_piece_pattern(part) for part in parts) + ")", True
     if family is ValueFamily.EMAIL:
         return re.escape(normal), True
     if family is ValueFamily.DATE:

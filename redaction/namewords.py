@@ -2,7 +2,9 @@
 
 The known-value layer used to compile one regular expression per name (see `redaction.known`); on
 a stream where every record brings a new patient that compilation dominated. Here a text is cut once
-into its word-character runs, and each name looks its parts up in a dict:
+into its letter runs (a run of letters and digits is cut at the digits, so ``SMITH`` is a word of
+``SMITH01``, ``01SMITH`` and ``01SMITH02``, but not of ``BLACKSMITH``), and each name looks its parts
+up in a dict:
 
 - a *sequence* is two or more consecutive words of the text that are all parts of the name (at most
   as many words as the name has distinct parts), separated by one to three characters of
@@ -12,8 +14,10 @@ into its word-character runs, and each name looks its parts up in a dict:
 
 Words are compared casefolded, which accepts every spelling the IGNORECASE pattern accepted (and a
 few more, such as ``STRASSE`` for ``Straße``). The results are the same spans as the pattern's
-left-to-right, longest-sequence-first matches. Only names whose parts are plain word-character runs
-take this path (`word_name_parts`); names with ``-`` or ``'`` inside a part keep their pattern.
+left-to-right, longest-sequence-first matches, each widened over the letters and digits glued to
+it (`redaction.fastfind.glued_run`: ``SMITH01`` is replaced as a whole, as a glued id is). Only
+names whose parts are plain letter runs take this path (`word_name_parts`); names with ``-``,
+``'`` or a digit inside a part keep their pattern, which has the same boundaries.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import itertools
 import re
 from collections.abc import Iterator, Sequence
 
-_WORD = re.compile(r"\w+")
+from redaction.fastfind import glued_run
+
+_WORD = re.compile(r"[^\W\d_]+")  # letter runs: digits and "_" end a word
 _PLAIN = _WORD
 _GAP = re.compile(r"[\s,^.*]{1,3}")
 
 
 def word_name_parts(parts: Sequence[str]) -> frozenset[str] | None:
-    """The casefolded parts when every part is a plain word, else None (use the pattern)."""
+    """The casefolded parts when every part is a plain run of letters, else None (use the pattern)."""
     if not parts or not all(_PLAIN.fullmatch(part) and _PLAIN.fullmatch(part.casefold()) for part in parts):
         return None
     return frozenset(part.casefold() for part in parts)
@@ -37,13 +43,13 @@ def word_name_parts(parts: Sequence[str]) -> frozenset[str] | None:
 
 @functools.lru_cache(maxsize=32)
 def text_words(text: str) -> tuple[str, ...]:
-    """The casefolded word-character runs of ``text`` (memoized per text)."""
+    """The casefolded letter runs of ``text`` (memoized per text)."""
     return tuple(word.casefold() for word in _WORD.findall(text))
 
 
 @functools.lru_cache(maxsize=32)
 def text_word_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """``(start, end)`` of each word-character run of ``text``, in `text_words` order (memoized)."""
+    """``(start, end)`` of each letter run of ``text``, in `text_words` order (memoized)."""
     return tuple(match.span() for match in _WORD.finditer(text))
 
 
@@ -81,7 +87,7 @@ class NameWords:
                 ):
                     last += 1
             if last > index:
-                yield spans[index][0], spans[last][1]
+                yield glued_run(text, spans[index][0], spans[last][1])
             elif folded[index] in self._singles:
-                yield spans[index]
+                yield glued_run(text, *spans[index])
             following = last + 1

@@ -3,11 +3,14 @@ number), and short ids that keep the whole-run boundary (docs/redaction.md, "Glu
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from redaction import Identifier, IdentifierKind, Pseudonymizer, Redactor
 from redaction.fastfind import IdSearch, distinctive_id
 from redaction.leak import LeakChecker
+from redaction.pseudonym import TOKEN_PATTERN
 
 K = IdentifierKind
 CLAIM = Identifier(K.CLAIM, "PCN-7731-0099", "CLP01")
@@ -113,3 +116,89 @@ def test_a_known_name_glued_to_letters_is_left_alone(known_only: Redactor, text:
     assert redacted == text
     assert findings == ()
     assert LeakChecker([(K.NAME, "SMITH^JOHN")]).first_leak({"summary": text}) is None
+
+
+NAME = Identifier(K.NAME, "SMITH^JOHN", "PID-5")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("seen SMITH01 today", "seen {} today"),  # glued right
+        ("seen 01SMITH today", "seen {} today"),  # glued left
+        ("seen 01SMITH02 today", "seen {} today"),  # glued both sides
+        ("seen smith01, today", "seen {}, today"),  # lower case, comma after
+        ("seen (01Smith).", "seen ({})."),  # parentheses and a full stop
+        ("pt#01SMITH02x;", "pt#{};"),  # the whole letter-and-digit run, letters after the digits too
+        ("JOHN2", "{}"),  # the given name, the whole text
+        ("seen SMITH-01", "seen {}-01"),  # a hyphen is a separator, as before: not glued
+    ],
+)
+def test_a_known_name_glued_to_digits_is_replaced_with_the_run_it_is_glued_to(
+    known_only: Redactor, pseudonymizer: Pseudonymizer, text: str, expected: str
+) -> None:
+    redacted, findings = known_only.redact_text(text, [NAME])
+    assert redacted == expected.format(pseudonymizer.token(K.NAME, "SMITH^JOHN"))
+    assert [finding.layer for finding in findings] == ["known"]
+    assert LeakChecker([(K.NAME, "SMITH^JOHN")]).first_leak({"summary": text}) is not None
+    assert LeakChecker([(K.NAME, "SMITH^JOHN")]).first_leak({"summary": redacted}) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["seen SMITH01 JOHN", "seen JOHN SMITH01", "seen SMITH01JOHN", "seen 7JOHN^SMITH7"]
+)
+def test_a_multi_part_name_glued_to_digits_leaves_no_part(known_only: Redactor, text: str) -> None:
+    redacted, _ = known_only.redact_text(text, [NAME])
+    assert "smith" not in redacted.casefold() and "john" not in redacted.casefold()
+    assert not any(char.isdigit() for char in re.sub(TOKEN_PATTERN, " ", redacted))
+    assert LeakChecker([(K.NAME, "SMITH^JOHN")]).first_leak({"summary": redacted}) is None
+
+
+@pytest.mark.parametrize("value", ["O'BRIEN^MARY-KATE", "SMITH 3RD^JOHN"])
+def test_names_on_the_pattern_path_have_the_same_boundary(known_only: Redactor, value: str) -> None:
+    """Names with ``'``, ``-`` or a digit in a part are matched by a pattern, not word by word."""
+    name = Identifier(K.NAME, value, "PID-5")
+    checker = LeakChecker([(K.NAME, value)])
+    first = value.split("^", maxsplit=1)[0].split(" ", maxsplit=1)[0]
+    for text in (f"seen {first}01 today", f"seen 01{first} today"):
+        redacted, findings = known_only.redact_text(text, [name])
+        assert first.casefold() not in redacted.casefold() and "01" not in re.sub(
+            TOKEN_PATTERN, " ", redacted
+        )
+        assert findings
+        assert checker.first_leak({"summary": text}) is not None
+        assert checker.first_leak({"summary": redacted}) is None
+    last_piece = re.split("[-']", first)[-1]
+    for text in (f"seen {first}X today", f"seen X{last_piece} today"):
+        redacted, findings = known_only.redact_text(text, [name])
+        assert redacted == text and findings == ()
+        assert checker.first_leak({"summary": text}) is None
+
+
+@pytest.mark.parametrize("text", ["BLACKSMITH01", "01BLACKSMITH", "JOHNSON2", "7SMITHS7", "SMITHY01"])
+def test_a_known_name_inside_a_letter_run_glued_to_digits_is_left_alone(
+    known_only: Redactor, text: str
+) -> None:
+    redacted, findings = known_only.redact_text(text, [NAME])
+    assert redacted == text
+    assert findings == ()
+    assert LeakChecker([(K.NAME, "SMITH^JOHN")]).first_leak({"summary": text}) is None
+
+
+@pytest.mark.parametrize("value", ["SMITH^JOHN", "LI^AL", "CO^AB"])
+def test_codes_glued_to_digits_are_not_names(known_only: Redactor, value: str) -> None:
+    """No false positives: only a known name's own parts (three letters or more) are matched glued."""
+    text = "CARC CO45 and A1234, AL2 LI3 AB12 X12 835 N4"
+    redacted, findings = known_only.redact_text(text, [Identifier(K.NAME, value, "PID-5")])
+    assert redacted == text
+    assert findings == ()
+    assert LeakChecker([(K.NAME, value)]).first_leak({"summary": text}) is None
+
+
+def test_the_redactor_output_never_holds_a_name_glued_to_digits(redactor: Redactor) -> None:
+    """The production layering (detectors, known values, leak check) on a glued name."""
+    outcome = redactor.redact(
+        [NAME], {"summary": "called SMITH01 back", "description": "pt 01john re-billed"}
+    )
+    for text in outcome.texts.values():
+        assert "smith" not in text.casefold() and "john" not in text.casefold()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from redaction.fastfind import glued_run
 from redaction.kinds import IdentifierKind
 from redaction.known import MIN_SEARCH_LENGTH, compile_ignorecase, variants_pattern
 from redaction.namewords import NameWords, word_name_parts
@@ -14,6 +15,7 @@ TEXTS = [
     "NM1*QC*1*SMITH*JOHN****MI*W123~ claim for JOHN SMITH SMITH JOHN",
     "Smithson and Johnny are other people; SMITH...JOHN and SMITH    JOHN differ.",
     "Al Li met AL^LI, li al, and Ali (no match), Lin too.",
+    "Glued to digits: SMITH01, 01smith, 01SMITH02 JOHN, JOHN2SMITH, BLACKSMITH, JOHNSON, SMITH_JOHN.",
     "José GARCÍA-LÓPEZ and jose garcía; JOSÉ,GARCÍA",
     "",
     "nothing here at all",
@@ -30,7 +32,9 @@ def test_word_matching_equals_the_pattern(name: str) -> None:
     assert source is not None
     pattern = compile_ignorecase(source)
     for text in TEXTS:
-        expected = [match.span() for match in pattern.finditer(text) if match.end() > match.start()]
+        expected = [
+            glued_run(text, *match.span()) for match in pattern.finditer(text) if match.end() > match.start()
+        ]
         assert list(words.find(text)) == expected, text
 
 
