@@ -12,7 +12,8 @@ in comments, so every identifier is turned into one regular expression that matc
   or whitespace (``SMITH^JOHN``, ``John Smith``, ``Smith, John``); each part of three or more letters
   also matches alone, a lower-confidence variant that over-redacts rather than leaks; a part is
   found glued to digits (``SMITH01``, ``01SMITH``), never inside a longer letter run
-  (``BLACKSMITH``), and a match glued to digits is replaced with the whole letter-and-digit run;
+  (``BLACKSMITH``), and a match glued to digits is replaced with the whole letter-and-digit run
+  (a name with a digit in a part, ``LAST17``, keeps the whole-word boundary);
 - DATE values match every common form of the same day (`redaction.date_forms`);
 - EMAIL values match literally, case-insensitively; TEXT values (addresses, URLs, IPs) match word by
   word with up to three separator characters between words.
@@ -33,7 +34,7 @@ from datetime import date
 from redaction.date_forms import date_variants_pattern, parse_date
 from redaction.fastfind import DateSearch, IdSearch, distinctive_id, glued_run
 from redaction.kinds import IdentifierKind
-from redaction.namewords import NameWords, word_name_parts
+from redaction.namewords import NameWords, glues_to_digits, word_name_parts
 from redaction.normalize import ValueFamily, family_of, id_chars, name_parts, phone_digits, words
 
 MIN_SEARCH_LENGTH = 3
@@ -66,26 +67,28 @@ def _spellings(parts: Sequence[str]) -> list[str]:
     return sorted(found, key=lambda spelling: (-len(spelling), spelling))
 
 
-def name_piece_pattern(piece: str) -> str:
-    """Regex source for one name piece on name boundaries: an end that is a letter may not touch
-    another letter but may touch a digit (``SMITH`` in ``SMITH01``, not in ``BLACKSMITH``); an end
-    that is not a letter may not touch a letter, digit or ``_``."""
-    before = _NOT_AFTER_LETTER if piece[:1].isalpha() else r"(?<!\w)"
-    after = _NOT_BEFORE_LETTER if piece[-1:].isalpha() else r"(?!\w)"
+def name_piece_pattern(piece: str, glued: bool) -> str:
+    """Regex source for one name piece on name boundaries. ``glued`` (`glues_to_digits` of the
+    whole name): an end that is a letter may not touch another letter but may touch a digit
+    (``SMITH`` in ``SMITH01``, not in ``BLACKSMITH``); any other end may not touch a letter, digit
+    or ``_``, and neither may any end when not ``glued``."""
+    before = _NOT_AFTER_LETTER if glued and piece[:1].isalpha() else r"(?<!\w)"
+    after = _NOT_BEFORE_LETTER if glued and piece[-1:].isalpha() else r"(?!\w)"
     return before + re.escape(piece) + after
 
 
 def _name_pattern(value: str) -> str | None:
     parts = name_parts(value)
+    glued = glues_to_digits(parts)
     alternatives: list[str] = []
     distinct = len({part.casefold() for part in parts})
     if distinct >= 2:
-        unit = "(?:" + "|".join(name_piece_pattern(s) for s in _spellings(parts)) + ")"
+        unit = "(?:" + "|".join(name_piece_pattern(s, glued) for s in _spellings(parts)) + ")"
         alternatives.append(rf"{unit}(?:{_NAME_SEPARATOR}{unit}){{1,{distinct - 1}}}")
     pieces = {piece for part in parts for piece in [*re.split(r"[-']", part), part]}
     singles = [piece for piece in pieces if len(piece) >= MIN_SEARCH_LENGTH]
     if singles:
-        alternatives.append("(?:" + "|".join(name_piece_pattern(s) for s in _spellings(singles)) + ")")
+        alternatives.append("(?:" + "|".join(name_piece_pattern(s, glued) for s in _spellings(singles)) + ")")
     return "|".join(alternatives) or None
 
 

@@ -27,7 +27,7 @@ from redaction.date_forms import date_variants_pattern, parse_date
 from redaction.fastfind import DateSearch, IdSearch, distinctive_id
 from redaction.kinds import IdentifierKind
 from redaction.known import compile_ignorecase, id_pattern, name_piece_pattern, text_pattern
-from redaction.namewords import text_words, word_name_parts
+from redaction.namewords import glues_to_digits, text_words, word_name_parts
 from redaction.normalize import ValueFamily, family_of, name_parts, normalize, words
 from redaction.pseudonym import TOKEN_PATTERN
 
@@ -61,10 +61,11 @@ def _probe_source(kind: IdentifierKind, value: str) -> tuple[str, bool] | None:
     if family in (ValueFamily.ID, ValueFamily.PHONE):
         return id_pattern(normal, _ANY_SEPARATOR), False
     if family is ValueFamily.NAME:
+        glued = glues_to_digits(name_parts(value))
         parts = sorted({part.casefold() for part in name_parts(value) if len(part) >= MIN_LEAK_LENGTH})
         if not parts:
             return None
-        return "(?:" + "|".join(name_piece_pattern(part) for part in parts) + ")", True
+        return "(?:" + "|".join(name_piece_pattern(part, glued) for part in parts) + ")", True
     if family is ValueFamily.EMAIL:
         return re.escape(normal), True
     if family is ValueFamily.DATE:
@@ -88,7 +89,7 @@ class LeakChecker:
         self._probes: list[_Probe] = []
         self._ids: list[tuple[int, str, bool]] = []  # index, normal form, distinctive_id
         self._dates: list[tuple[int, date]] = []
-        self._names: list[tuple[int, frozenset[str]]] = []
+        self._names: list[tuple[int, frozenset[str], bool]] = []  # index, parts, glues_to_digits
         for index, (kind, value) in enumerate(values):
             family = family_of(kind)
             normal = normalize(kind, value)
@@ -105,7 +106,7 @@ class LeakChecker:
                     continue
                 plain = word_name_parts(long_parts)
                 if plain is not None:
-                    self._names.append((index, plain))
+                    self._names.append((index, plain, glues_to_digits(name_parts(value))))
                     continue
             probe = _probe_source(kind, value)
             if probe is not None:
@@ -140,8 +141,8 @@ class LeakChecker:
             found += [index for index, day in self._dates if next(dates.find(day), None)]
         folded = blanked.casefold()
         if self._names:
-            present = frozenset(text_words(folded))
-            found += [index for index, parts in self._names if not parts.isdisjoint(present)]
+            present = {glued: frozenset(text_words(folded, glued)) for _, _, glued in self._names}
+            found += [index for index, parts, glued in self._names if not parts.isdisjoint(present[glued])]
         for probe in self._probes:
             if probe.pattern.search(folded if probe.casefolded else blanked):
                 found.append(probe.index)

@@ -16,11 +16,12 @@ TEXTS = [
     "Smithson and Johnny are other people; SMITH...JOHN and SMITH    JOHN differ.",
     "Al Li met AL^LI, li al, and Ali (no match), Lin too.",
     "Glued to digits: SMITH01, 01smith, 01SMITH02 JOHN, JOHN2SMITH, BLACKSMITH, JOHNSON, SMITH_JOHN.",
+    "LAST17 PAT, PAT LAST17, LAST1701, 01LAST17, PAT01, LAST17_PAT.",
     "José GARCÍA-LÓPEZ and jose garcía; JOSÉ,GARCÍA",
     "",
     "nothing here at all",
 ]
-NAMES = ["SMITH^JOHN^Q", "John Smith", "Li, Al", "José García", "Jo Jo Anne"]
+NAMES = ["SMITH^JOHN^Q", "John Smith", "Li, Al", "José García", "Jo Jo Anne", "LAST17^PAT"]
 
 
 @pytest.mark.parametrize("name", NAMES)
