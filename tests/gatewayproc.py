@@ -25,6 +25,21 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.02)
 
 
+def mint_token(home: Path, client: str, *scopes: str, env: dict[str, str] | None = None) -> str:
+    """A dev access token from ``rcmgw token`` run as a subprocess against ``home`` (``env``: the
+    gateway's settings, so the token matches the configuration the gateway runs with)."""
+    args = [str(RCMGW), "token", "--client", client]
+    for scope in scopes:
+        args += ["--scope", scope]
+    out = subprocess.run(
+        args,
+        capture_output=True,
+        check=True,
+        env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin", **(env or {})},
+    )
+    return out.stdout.decode().strip()
+
+
 @dataclass
 class GatewayProcess:
     """A running gateway: its base URL, the banner it printed, and its process."""

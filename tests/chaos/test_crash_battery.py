@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from chaoskit import (
     Target,
     resource_id,
 )
-from gatewayproc import RCMGW, GatewayProcess, start_gateway, wait_until
+from gatewayproc import GatewayProcess, mint_token, start_gateway, wait_until
 from testkit import find_canaries
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
@@ -47,13 +46,7 @@ def _env(config: Path) -> dict[str, str]:
 
 
 def _token(home: Path) -> str:
-    out = subprocess.run(
-        [str(RCMGW), "token", "--client", "chaos", "--scope", "events:write"],
-        capture_output=True,
-        check=True,
-        env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin"},
-    )
-    return out.stdout.decode().strip()
+    return mint_token(home, "chaos", "events:write")
 
 
 def _tickets(gateway: GatewayProcess) -> list[dict[str, object]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from chaoskit import HttpLoader, MllpLoader, Target
-from gatewayproc import RCMGW, start_gateway, wait_until
+from gatewayproc import mint_token, start_gateway, wait_until
 from pgserver import PgServer, _as_user, running_pg
 from testkit import find_canaries
 
@@ -40,12 +40,7 @@ def test_postgres_restart_under_load_loses_no_acknowledged_input(
             "RCMGW_SPOOL__SCHEDULE_SECONDS": "[0.2]",
         }
         gateway = start_gateway(home, **env)
-        token = subprocess.run(
-            [str(RCMGW), "token", "--client", "pg-restart", "--scope", "events:write"],
-            capture_output=True,
-            check=True,
-            env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin", **env},
-        ).stdout.decode()
+        token = mint_token(home, "pg-restart", "events:write", env=env)
         target = Target()
         target.point(gateway.base_url, gateway.mllp_port)
         http = HttpLoader(target, token.strip(), "pg")

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from chaoskit import TlsReceiver, self_signed_cert
-from gatewayproc import RCMGW, start_gateway, wait_until
+from gatewayproc import RCMGW, mint_token, start_gateway, wait_until
 from httpfaults import Drop, FaultServer, Ok, Stall, Status
 from testkit import canary_event, find_canaries
 
@@ -49,12 +49,7 @@ def _env(url: str, **extra: str) -> dict[str, str]:
 
 
 def _post(base_url: str, home: Path, env: dict[str, str], prefix: str, n: int) -> set[str]:
-    token = subprocess.run(
-        [str(RCMGW), "token", "--client", "sink-faults", "--scope", "events:write"],
-        capture_output=True,
-        check=True,
-        env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin", **env},
-    ).stdout.decode()
+    token = mint_token(home, "sink-faults", "events:write", env=env)
     accepted: set[str] = set()
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token.strip()}"}) as client:
         for i in range(n):

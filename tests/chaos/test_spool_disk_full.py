@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from chaoskit import dft
-from gatewayproc import RCMGW, start_gateway, wait_until
+from gatewayproc import mint_token, start_gateway, wait_until
 from testkit import canary_event, find_canaries
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
@@ -49,13 +49,7 @@ def _resize(mountpoint: Path, size: str) -> None:
 
 
 def _token(home: Path) -> str:
-    out = subprocess.run(
-        [str(RCMGW), "token", "--client", "diskfull", "--scope", "events:write"],
-        capture_output=True,
-        check=True,
-        env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin"},
-    )
-    return out.stdout.decode().strip()
+    return mint_token(home, "diskfull", "events:write")
 
 
 def _mllp(port: int, control_id: str) -> bytes:

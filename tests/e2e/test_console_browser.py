@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from gatewayproc import RCMGW, GatewayProcess, start_gateway, wait_until
+from gatewayproc import GatewayProcess, mint_token, start_gateway, wait_until
 from httpfaults import FaultServer, Ok, Status
 from testkit import REPO, canary_event, find_canaries
 
@@ -48,13 +47,7 @@ def browser() -> Iterator[Any]:
 
 
 def _token(home: Path, env: dict[str, str]) -> str:
-    out = subprocess.run(
-        [str(RCMGW), "token", "--client", "console-e2e", "--scope", "events:write", "--scope", "spool:read"],
-        capture_output=True,
-        check=True,
-        env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin", **env},
-    )
-    return out.stdout.decode().strip()
+    return mint_token(home, "console-e2e", "events:write", "spool:read", env=env)
 
 
 def _entries(gw: GatewayProcess, token: str, state: str) -> list[dict[str, Any]]:

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
-from gatewayproc import RCMGW, start_gateway, wait_until
+from gatewayproc import mint_token, start_gateway, wait_until
 from testkit import canary_event
 
 pytestmark = pytest.mark.subprocess
 
 
 def _token(home: Path) -> str:
-    return (
-        subprocess.run(
-            [str(RCMGW), "token", "--client", "crash-test", "--scope", "events:write"],
-            capture_output=True,
-            check=True,
-            env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin"},
-        )
-        .stdout.decode()
-        .strip()
-    )
+    return mint_token(home, "crash-test", "events:write")
 
 
 def test_kill9_right_after_202_then_restart_delivers(home: Path) -> None:

@@ -5,13 +5,12 @@ duplicate issue."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
-from gatewayproc import RCMGW, start_gateway, wait_until
+from gatewayproc import mint_token, start_gateway, wait_until
 from httpfaults import FaultServer
 from testkit import canary_event
 
@@ -20,13 +19,7 @@ SECRET = "whsec_" + "bXVsdGktbm9kZS1zZWNyZXQtMTIzNDU2Nzg5MA=="
 
 
 def _token(home: Path, env: dict[str, str]) -> str:
-    out = subprocess.run(
-        [str(RCMGW), "token", "--client", "multinode", "--scope", "events:write"],
-        capture_output=True,
-        check=True,
-        env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin", **env},
-    )
-    return out.stdout.decode().strip()
+    return mint_token(home, "multinode", "events:write", env=env)
 
 
 def test_two_gateways_on_one_postgres_spool_deliver_each_ticket_once(home: Path, postgres) -> None:

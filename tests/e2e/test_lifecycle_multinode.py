@@ -5,14 +5,13 @@ test_delivery_multinode, which sends distinct problems)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-from gatewayproc import RCMGW, start_gateway, wait_until
+from gatewayproc import mint_token, start_gateway, wait_until
 from httpfaults import FaultServer
 from testkit import canary_event
 
@@ -21,13 +20,7 @@ SECRET = "whsec_" + "bGlmZWN5Y2xlLW11bHRpbm9kZS1zZWNyZXQtMTI="
 
 
 def _token(home: Path, env: dict[str, str]) -> str:
-    out = subprocess.run(
-        [str(RCMGW), "token", "--client", "multinode", "--scope", "events:write"],
-        capture_output=True,
-        check=True,
-        env={"RCMGW_HOME": str(home), "PATH": "/usr/bin:/bin", **env},
-    )
-    return out.stdout.decode().strip()
+    return mint_token(home, "multinode", "events:write", env=env)
 
 
 def test_two_gateways_on_one_postgres_open_one_ticket_per_problem(home: Path, postgres) -> None:
