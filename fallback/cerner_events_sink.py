@@ -13,20 +13,17 @@ subjects. ``eventId`` is the write-back ticket id (stable across retries) and is
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 import httpx
 
-from fallback.errors import PermanentDeliveryError
+from fallback.client_credentials import ClientCredentials
 from fallback.http_delivery import check_response, require_safe_url, send
 from fallback.http_sink import HttpSink
 from fallback.sink import DeliveryReceipt
 from normalizers.sealed import SealedTicket
-
-_MARGIN: Final = 30.0
 
 
 def event_body(ticket: SealedTicket) -> dict[str, Any]:
@@ -69,14 +66,15 @@ class CernerEventsSink(HttpSink):
         if not client_secret:
             raise ValueError(f"sink {name!r}: the client secret is empty")
         self._tenant = tenant
-        self._token_url = require_safe_url(name, token_url)
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._scope = scope
-        self._clock = clock
-        self._token: tuple[str, float] | None = None
-        self._token_lock = asyncio.Lock()
-        self.token_fetches = 0
+        self._credentials = ClientCredentials(
+            name, require_safe_url(name, token_url), client_id, client_secret,
+            clock=clock, form={"scope": scope} if scope else None,
+        )  # fmt: skip
+
+    @property
+    def token_fetches(self) -> int:
+        """How many access tokens were fetched (each one is reused until shortly before expiry)."""
+        return self._credentials.fetches
 
     async def _deliver(
         self, client: httpx.AsyncClient, ticket: SealedTicket, idempotency_key: str
@@ -85,7 +83,7 @@ class CernerEventsSink(HttpSink):
         body = event_body(ticket)
         response = await self._post(client, url, body, idempotency_key)
         if response.status_code == 401:
-            self._token = None  # expired or revoked early: one new token, one more try
+            self._credentials.forget()  # expired or revoked early: one new token, one more try
             response = await self._post(client, url, body, idempotency_key)
         if response.status_code == 409:
             return DeliveryReceipt(remote_id=None, duplicate=True)
@@ -101,35 +99,11 @@ class CernerEventsSink(HttpSink):
     async def _post(
         self, client: httpx.AsyncClient, url: str, body: dict[str, Any], key: str
     ) -> httpx.Response:
-        headers = {"Authorization": "Bearer " + await self._bearer(client), "Idempotency-Key": key}
+        headers = {
+            "Authorization": "Bearer " + await self._credentials.bearer(client),
+            "Idempotency-Key": key,
+        }
         return await send(self.name, client, "POST", url, json=body, headers=headers)
-
-    async def _bearer(self, client: httpx.AsyncClient) -> str:
-        async with self._token_lock:
-            if self._token is not None and self._clock() < self._token[1]:
-                return self._token[0]
-            form = {"grant_type": "client_credentials"}
-            if self._scope:
-                form["scope"] = self._scope
-            response = await send(
-                self.name, client, "POST", self._token_url, data=form,
-                auth=httpx.BasicAuth(self._client_id, self._client_secret),
-            )  # fmt: skip
-            check_response(self.name, response)
-            try:
-                data = response.json()
-            except ValueError:
-                raise PermanentDeliveryError(f"{self.name}: the token response is not JSON") from None
-            token = data.get("access_token") if isinstance(data, dict) else None
-            if not isinstance(token, str) or not token:
-                raise PermanentDeliveryError(f"{self.name}: the token response holds no access_token")
-            try:
-                lifetime = float(data.get("expires_in", 300))
-            except (TypeError, ValueError):
-                lifetime = 300.0
-            self._token = (token, self._clock() + max(lifetime - _MARGIN, 0.0))
-            self.token_fetches += 1
-            return token
 
 
 __all__ = ["CernerEventsSink", "event_body"]

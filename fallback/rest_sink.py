@@ -36,7 +36,6 @@ Errors are the shared HTTP mapping of `fallback.http_delivery` (408/409/425/429/
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -47,6 +46,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fallback.client_credentials import ClientCredentials
 from fallback.errors import PermanentDeliveryError
 from fallback.http_delivery import check_response, require_safe_url, send
 from fallback.http_sink import HttpSink
@@ -56,7 +56,6 @@ from normalizers.sealed import SealedTicket
 
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
 _COMPUTED: Final = frozenset({"text", "recurrence_text"})
-_TOKEN_MARGIN: Final = 30.0
 _PAYLOAD_FIELDS: Final[frozenset[str]] = frozenset(
     get_type_hints(SealedTicket.payload.fget)["return"].model_fields  # type: ignore[attr-defined]
 )  # the payload model's fields (fallback may import only the sealed ticket)
@@ -289,8 +288,7 @@ class RestSink(HttpSink):
         auth = self._spec.auth
         self._auth_header: tuple[str, str] | None = None
         self._basic: httpx.BasicAuth | None = None
-        self._client_secret: str | None = None
-        self._token_url = ""
+        self._credentials: ClientCredentials | None = None
         if auth.type == "header":
             assert auth.secret is not None
             self._auth_header = (auth.name, auth.prefix + resolve(auth.secret))
@@ -300,15 +298,22 @@ class RestSink(HttpSink):
         elif auth.type == "oauth2_client_credentials":
             assert auth.token_url is not None and auth.client_secret is not None
             token_url = auth.token_url if "://" in auth.token_url else self._base_url + auth.token_url
-            self._token_url = require_safe_url(name, token_url)
-            self._client_secret = resolve(auth.client_secret)
+            form = {"scope": auth.scope} if auth.scope else {}
+            if auth.audience:
+                form["audience"] = auth.audience
+            assert auth.client_id is not None
+            self._credentials = ClientCredentials(
+                name, require_safe_url(name, token_url), auth.client_id, resolve(auth.client_secret),
+                clock=clock, form=form,
+            )  # fmt: skip
         for request in (self._spec.search, self._spec.create, self._spec.comment, self._spec.mentions):
             if request is not None and "://" in request.path:
                 require_safe_url(name, request.path.split("{{", 1)[0] or request.path)
-        self._clock = clock
-        self._token: tuple[str, float] | None = None
-        self._token_lock = asyncio.Lock()
-        self.token_fetches = 0
+
+    @property
+    def token_fetches(self) -> int:
+        """How many OAuth access tokens were fetched (each is reused until shortly before expiry)."""
+        return 0 if self._credentials is None else self._credentials.fetches
 
     async def _deliver(
         self, client: httpx.AsyncClient, ticket: SealedTicket, idempotency_key: str
@@ -366,8 +371,8 @@ class RestSink(HttpSink):
         elif spec.body is not None:
             kwargs["json"] = render_structure(spec.body, variables)
         response = await self._send(spec.method, url, headers, kwargs)
-        if response.status_code == 401 and self._client_secret is not None:
-            self._token = None  # expired or revoked early: fetch a new one, once
+        if response.status_code == 401 and self._credentials is not None:
+            self._credentials.forget()  # expired or revoked early: fetch a new one, once
             response = await self._send(spec.method, url, headers, kwargs)
         check_response(self.name, response)
         return response
@@ -378,39 +383,11 @@ class RestSink(HttpSink):
         headers = dict(headers)
         if self._auth_header is not None:
             headers[self._auth_header[0]] = _header_value(self._auth_header[1])
-        elif self._client_secret is not None:
-            headers["Authorization"] = "Bearer " + await self._bearer()
+        elif self._credentials is not None:
+            headers["Authorization"] = "Bearer " + await self._credentials.bearer(self._require_client())
         if self._basic is not None:
             kwargs = {**kwargs, "auth": self._basic}
         return await send(self.name, self._require_client(), method, url, headers=headers, **kwargs)
-
-    async def _bearer(self) -> str:
-        async with self._token_lock:
-            if self._token is not None and self._clock() < self._token[1]:
-                return self._token[0]
-            auth = self._spec.auth
-            assert auth.token_url and auth.client_id and self._client_secret is not None
-            form = {"grant_type": "client_credentials"}
-            if auth.scope:
-                form["scope"] = auth.scope
-            if auth.audience:
-                form["audience"] = auth.audience
-            response = await send(
-                self.name, self._require_client(), "POST", self._token_url, data=form,
-                auth=httpx.BasicAuth(auth.client_id, self._client_secret),
-            )  # fmt: skip
-            check_response(self.name, response)
-            body = self._json(response)
-            token = body.get("access_token") if isinstance(body, dict) else None
-            if not isinstance(token, str) or not token:
-                raise PermanentDeliveryError(f"{self.name}: the token response holds no access_token")
-            try:
-                lifetime = float(body.get("expires_in", 300))
-            except (TypeError, ValueError):
-                lifetime = 300.0
-            self._token = (token, self._clock() + max(lifetime - _TOKEN_MARGIN, 0.0))
-            self.token_fetches += 1
-            return token
 
     def _json(self, response: httpx.Response) -> Any:
         try:
