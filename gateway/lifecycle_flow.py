@@ -85,12 +85,21 @@ class LifecycleGate:
         self.flush_interval = 1.0
         """Seconds between group-wait flusher passes (`gateway.lifecycle_flusher`)."""
 
-    async def plan(self, record: SourceRecord, draft: TicketDraft, sealer: Sealer) -> Plan:
-        """Decide what ``record`` (normalized as ``draft``) delivers. Raises `NormalizationError`
-        subclasses from sealing (the caller quarantines)."""
+    async def plan(
+        self,
+        record: SourceRecord,
+        draft: TicketDraft,
+        sealer: Sealer,
+        *,
+        claims: frozenset[str] | None = None,
+    ) -> Plan:
+        """Decide what ``record`` (normalized as ``draft``) delivers. ``claims``: the draft's
+        claim tokens when the caller has them already (`Sealer.claim_tokens`; else computed here).
+        Raises `NormalizationError` subclasses from sealing (the caller quarantines)."""
         now = self.clock()
+        tokens = sealer.claim_tokens(draft) if claims is None else claims
         if record.record_type in EVIDENCE_RECORD_TYPES:
-            return await self._evidence(record, draft, sealer)
+            return await self._evidence(record, draft, sealer, tokens)
         fields = sealer.fingerprint_fields
         fp, problem = fingerprint(draft, fields), problem_key(draft, fields)
         state = await self.store.get(fp)
@@ -110,7 +119,7 @@ class LifecycleGate:
             ticket_id=sealer.ticket_id(dedup_key),
             dedup_key=dedup_key,
             facility=draft.facility,
-            claims=sealer.claim_tokens(draft),
+            claims=tokens,
             at=now,
         )
         decision = observe(state, observation, self.policy)
@@ -165,9 +174,10 @@ class LifecycleGate:
         key_id, _, blob = template.partition(":")
         return self.cipher.decrypt(key_id, base64.b64decode(blob), _template_aad(fingerprint))
 
-    async def _evidence(self, record: SourceRecord, draft: TicketDraft, sealer: Sealer) -> Plan:
+    async def _evidence(
+        self, record: SourceRecord, draft: TicketDraft, sealer: Sealer, tokens: frozenset[str]
+    ) -> Plan:
         at = self.clock()
-        tokens = sealer.claim_tokens(draft)
         reason = EVIDENCE_RECORD_TYPES[record.record_type]
         deliveries: list[SealResult] = []
         saves: list[FingerprintState] = []

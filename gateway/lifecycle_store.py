@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS fingerprint_claims (
     PRIMARY KEY (token, fingerprint)
 ) WITHOUT ROWID;
 """
+# Claim tokens per ``IN (...)`` query of `SqliteLifecycleStore.lookup_many` (under SQLite's limit
+# of 999 host parameters in older builds).
+_IN_CHUNK = 500
+
 _COLUMNS = (
     "fingerprint, problem_key, ticket_id, state, opened_by, occurrences, first_seen, last_seen, "
     "last_delivery_at, updates, facilities, claims, template, delivered_occurrences"
@@ -238,11 +242,13 @@ def state_from_row(
 class StateSnapshot:
     """Saved lifecycle states read in one go (`SqliteLifecycleStore.lookup_many`): ``states`` per
     fingerprint (None: no state), ``seen`` per problem key as (last_seen in microseconds,
-    facilities) rows with ``last_seen >= floor`` (microseconds)."""
+    facilities) rows with ``last_seen >= floor`` (microseconds), ``claims`` per claim token the
+    fingerprints whose claim index holds it (their states are in ``states``)."""
 
     states: dict[str, FingerprintState | None]
     seen: dict[str, list[tuple[int, frozenset[str]]]]
     floor: int
+    claims: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def facilities(self, problem_key: str, since: datetime) -> frozenset[str] | None:
         """`LifecycleStore.facilities` from the snapshot, or None when it cannot answer."""
@@ -251,6 +257,19 @@ class StateSnapshot:
         if rows is None or cutoff < self.floor:
             return None
         return frozenset(item for last, names in rows if last >= cutoff for item in names)
+
+    def open_by_claims(self, tokens: frozenset[str]) -> list[FingerprintState] | None:
+        """`LifecycleStore.find_open_by_claims` from the snapshot (sorted by fingerprint), or None
+        when a token was not prefetched."""
+        if not tokens <= self.claims.keys():
+            return None
+        fingerprints = sorted({fp for token in tokens for fp in self.claims[token]})
+        found = [self.states.get(fp) for fp in fingerprints]
+        return [
+            state
+            for state in found
+            if state is not None and state.state is TicketState.OPEN and state.claims & tokens
+        ]
 
 
 class SqliteLifecycleStore(SqliteStore):
@@ -308,14 +327,29 @@ class SqliteLifecycleStore(SqliteStore):
         return await self._run(work)
 
     async def lookup_many(
-        self, fingerprints: Sequence[str], problem_keys: Sequence[str], since: datetime
+        self,
+        fingerprints: Sequence[str],
+        problem_keys: Sequence[str],
+        since: datetime,
+        claim_tokens: Iterable[str] = (),
     ) -> StateSnapshot:
-        """`get` of every fingerprint and the recent (``last_seen >= since``) facilities rows of
-        every problem key in ONE thread hop (group planning: `gateway.lifecycle_pending`)."""
+        """`get` of every fingerprint, the recent (``last_seen >= since``) facilities rows of
+        every problem key and the claim index entries of every claim token (with their states) in
+        ONE thread hop (group planning: `gateway.lifecycle_pending`)."""
+        tokens = list(dict.fromkeys(claim_tokens))
 
         def work(conn: sqlite3.Connection) -> StateSnapshot:
+            claims: dict[str, set[str]] = {token: set() for token in tokens}
+            for start in range(0, len(tokens), _IN_CHUNK):
+                chunk = tokens[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for token, fp in conn.execute(
+                    f"SELECT token, fingerprint FROM fingerprint_claims WHERE token IN ({marks})",  # noqa: S608
+                    chunk,
+                ):
+                    claims[str(token)].add(str(fp))
             states: dict[str, FingerprintState | None] = {}
-            for fp in dict.fromkeys(fingerprints):
+            for fp in dict.fromkeys([*fingerprints, *sorted(set().union(*claims.values()))]):
                 row = conn.execute(
                     f"SELECT {_COLUMNS} FROM fingerprint_state WHERE fingerprint = ?",  # noqa: S608
                     (fp,),
@@ -330,7 +364,7 @@ class SqliteLifecycleStore(SqliteStore):
                     (key, floor),
                 ).fetchall()
                 seen[key] = [(int(last), frozenset(json.loads(text))) for last, text in rows]
-            return StateSnapshot(states, seen, floor)
+            return StateSnapshot(states, seen, floor, {t: frozenset(f) for t, f in claims.items()})
 
         return await self._run(work)
 

@@ -208,11 +208,12 @@ class IngestPipeline:
                         drafts[index] = self._normalizer.normalize(record)
                     except NormalizationError as error:
                         outcomes[index] = await self._quarantine_record(record, error)
-                await prefetch_states(pending, records, drafts, self._sealer, self._lifecycle)
+                claims = {index: self._sealer.claim_tokens(draft) for index, draft in drafts.items()}
+                await prefetch_states(pending, records, drafts, self._sealer, self._lifecycle, claims=claims)
                 for index, draft in drafts.items():
                     record = records[index]
                     try:
-                        plan = await gate.plan(record, draft, self._sealer)
+                        plan = await gate.plan(record, draft, self._sealer, claims=claims[index])
                     except NormalizationError as error:
                         outcomes[index] = await self._quarantine_record(record, error)
                         continue

@@ -5,6 +5,7 @@ winning, cutoffs the snapshot cannot answer falling back to the store)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -79,6 +80,73 @@ def test_prefetched_reads_equal_store_reads_without_per_record_calls(tmp_path: P
             {"EAST", "WEST", "SOUTH"}
         )
         assert store.reads == 2
+        await store.aclose()
+
+    asyncio.run(scenario())
+
+
+class ClaimCountingStore(SqliteLifecycleStore):
+    """Counts the per-record claim lookups that the snapshot should make unnecessary."""
+
+    claim_reads = 0
+
+    async def find_open_by_claims(self, tokens: frozenset[str]) -> list[FingerprintState]:
+        self.claim_reads += 1
+        return await super().find_open_by_claims(tokens)
+
+
+def _with_claims(state: FingerprintState, *tokens: str, open_: bool = True) -> FingerprintState:
+    return dataclasses.replace(
+        state, claims=frozenset(tokens), state=TicketState.OPEN if open_ else TicketState.RESOLVED
+    )
+
+
+def test_prefetched_claim_lookups_equal_store_lookups(tmp_path: Path) -> None:
+    """Auto-resolve evidence (835 payments, 277CA acceptances) finds the open tickets of its
+    claims in the group's snapshot: same answer as the store, staged states winning, no per-record
+    store call; a token that was not prefetched is looked up in the store."""
+
+    async def scenario() -> None:
+        store = ClaimCountingStore(tmp_path / "spool.db")
+        await store.save_many(
+            [
+                _with_claims(_state("fp-a", "pk-1", T0, "EAST"), "[CLAIM:A]", "[CLAIM:B]"),
+                _with_claims(_state("fp-b", "pk-2", T0, "EAST"), "[CLAIM:B]"),
+                _with_claims(_state("fp-c", "pk-3", T0, "EAST"), "[CLAIM:C]", open_=False),
+            ]
+        )
+        asked = [
+            frozenset({"[CLAIM:A]"}),
+            frozenset({"[CLAIM:B]"}),
+            frozenset({"[CLAIM:C]"}),
+            frozenset({"[CLAIM:NONE]"}),
+            frozenset({"[CLAIM:A]", "[CLAIM:C]"}),
+        ]
+        expected = [await store.find_open_by_claims(tokens) for tokens in asked]
+        assert [[s.fingerprint for s in found] for found in expected] == [
+            ["fp-a"],
+            ["fp-a", "fp-b"],
+            [],  # fp-c is resolved
+            [],
+            ["fp-a"],
+        ]
+        store.claim_reads = 0
+
+        pending = PendingStates(store)
+        await pending.prefetch([], [], T0, frozenset().union(*asked))
+        assert [await pending.find_open_by_claims(tokens) for tokens in asked] == expected
+        assert store.claim_reads == 0
+
+        # A state staged earlier in the group replaces the saved one (here: resolved).
+        pending.stage([_with_claims(_state("fp-a", "pk-1", T0, "EAST"), "[CLAIM:A]", open_=False)])
+        assert [s.fingerprint for s in await pending.find_open_by_claims(frozenset({"[CLAIM:B]"}))] == [
+            "fp-b"
+        ]
+        assert store.claim_reads == 0
+
+        # Not prefetched: read from the store.
+        assert await pending.find_open_by_claims(frozenset({"[CLAIM:Z]"})) == []
+        assert store.claim_reads == 1
         await store.aclose()
 
     asyncio.run(scenario())
