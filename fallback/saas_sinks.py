@@ -118,8 +118,10 @@ class ServiceNowSink(TicketingSink):
     async def find(self, fingerprint: str) -> str | None:
         r = await self._call(
             "GET", "/api/now/table/incident",
-            params={"sysparm_query": f"correlation_id={fingerprint}", "sysparm_limit": 1,
-                    "sysparm_fields": "sys_id,number"},
+            # newest first: after a repeat after resolve two incidents share the fingerprint, and
+            # the Table API's own order is unspecified (updates and replays belong to the newer)
+            params={"sysparm_query": f"correlation_id={fingerprint}^ORDERBYDESCsys_created_on",
+                    "sysparm_limit": 1, "sysparm_fields": "sys_id,number"},
             auth=self._auth,
         )  # fmt: skip
         rows = _json(self.name, r).get("result") or []

@@ -16,6 +16,7 @@ from fallback import PermanentDeliveryError, TransientDeliveryError
 from fallback.circuit import RateLimit, RateLimiter
 from fallback.errors import SinkGone
 from fallback.saas_sinks import JiraSink, ServiceNowSink, ZendeskSink
+from normalizers.payload import Lifecycle, TicketPayload
 from normalizers.sealed import SealedTicket
 
 JIRA, SNOW, ZD = "https://acme.atlassian.net", "https://acme.service-now.com", "https://acme.zendesk.com"
@@ -25,8 +26,16 @@ def with_evidence(ticket: SealedTicket) -> SealedTicket:
     return SealedTicket.restore(ticket.body.replace(b'"evidence":""', b'"evidence":"STC*A7*[REDACTED]"'))
 
 
-def repeat_of(ticket: SealedTicket) -> SealedTicket:
-    return SealedTicket.restore(ticket.body.replace(ticket.id.encode(), b"tkt_" + b"d" * 32))
+def repeat_of(ticket: SealedTicket, new_id: str = "tkt_" + "d" * 32) -> SealedTicket:
+    return SealedTicket.restore(ticket.body.replace(ticket.id.encode(), new_id.encode()))
+
+
+def follower_of(ticket: SealedTicket) -> SealedTicket:
+    """The same problem again after its ticket was resolved: a new ticket that follows the old."""
+    data = json.loads(ticket.body)
+    data["id"] = "tkt_" + "f" * 32
+    data["lifecycle"] = Lifecycle(follows=ticket.id).model_dump(mode="json")
+    return SealedTicket.restore(TicketPayload.model_validate(data).canonical_json())
 
 
 class FakeJira:
@@ -46,6 +55,8 @@ class FakeJira:
         jql = request.url.params["jql"]
         label = jql.split('labels = "')[1].split('"')[0]
         hits = [{"id": "1", "key": k} for k, v in self.issues.items() if label in v["labels"]]
+        if jql.endswith("ORDER BY created DESC"):
+            hits.reverse()
         return httpx.Response(200, json={"issues": hits[:1], "isLast": True})
 
     def create(self, request, key):
@@ -92,9 +103,13 @@ class FakeServiceNow:
         mock.post(f"{SNOW}/api/now/attachment/file").mock(side_effect=self.attach)
 
     def search(self, request):
-        fp = request.url.params["sysparm_query"].removeprefix("correlation_id=")
+        # Like the Table API: without an ORDERBY the order is the table's (here: oldest first).
+        query, newest_first = request.url.params["sysparm_query"], False
+        if query.endswith("^ORDERBYDESCsys_created_on"):
+            query, newest_first = query.removesuffix("^ORDERBYDESCsys_created_on"), True
+        fp = query.removeprefix("correlation_id=")
         rows = [{"sys_id": k, "number": "INC1"} for k, v in self.records.items() if v["correlation_id"] == fp]
-        return httpx.Response(200, json={"result": rows[:1]})
+        return httpx.Response(200, json={"result": (rows[::-1] if newest_first else rows)[:1]})
 
     def create(self, request, sys_id):
         self.records[sys_id] = json.loads(request.content)
@@ -202,6 +217,41 @@ def test_create_once_comment_on_repeat_and_replays_write_nothing(kind, make_tick
         assert len(fake.attachments) == 1
     else:
         assert len(fake.tickets) == 1 and len(fake.comments["100"]) == 2 and len(fake.uploads) == 1
+
+
+@pytest.mark.parametrize("kind", sorted(FAKES))
+def test_after_a_repeat_after_resolve_updates_and_replays_go_to_the_newer_ticket(kind, make_ticket):
+    """Two remote tickets share a fingerprint once a problem came back after its ticket was
+    resolved; the search must return the newer one, or a replay of the follower would create a
+    third ticket and its updates would land on the resolved one."""
+
+    async def main():
+        with respx.mock(assert_all_called=False) as mock:
+            fake = FAKES[kind](mock)
+            sink = build(kind)
+            await sink.open()
+            old = make_ticket()
+            first = await sink.deliver(old, old.id)
+            follower = follower_of(old)
+            second = await sink.deliver(follower, follower.id)
+            assert second.remote_id != first.remote_id and second.duplicate is False
+            replay = build(kind)  # a replay after a restart: no memory of the deliveries
+            await replay.open()
+            assert (await replay.deliver(follower, follower.id)).duplicate is True
+            update = repeat_of(old, "tkt_" + "e" * 32)  # a later repeat: an update, no "follows"
+            third = await replay.deliver(update, update.id)
+            assert third.remote_id == second.remote_id and third.duplicate is False
+            for s in (sink, replay):
+                await s.aclose()
+            return fake, first.remote_id, second.remote_id
+
+    fake, old_id, new_id = asyncio.run(main())
+    if kind == "jira":
+        assert len(fake.issues) == 2 and fake.comments.get(old_id) is None and len(fake.comments[new_id]) == 1
+    elif kind == "servicenow":
+        assert len(fake.records) == 2 and old_id not in fake.notes and len(fake.notes[new_id]) == 1
+    else:
+        assert len(fake.tickets) == 2 and len(fake.comments[old_id]) == 1 and len(fake.comments[new_id]) == 2
 
 
 @pytest.mark.parametrize("kind", sorted(FAKES))
