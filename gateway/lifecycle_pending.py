@@ -5,17 +5,17 @@ so two records of one fingerprint in one group decide exactly as they would one 
 transaction (``save_many``) after the group's deliveries are spooled.
 
 `prefetch` reads the saved states and recent facilities a group will ask for in ONE call when the
-store offers ``lookup_many`` (`SqliteLifecycleStore`): without it every record cost two thread hops
-to SQLite while the group held the lifecycle lock (the largest share of MLLP ingest time), and every
-auto-resolve evidence record (an 835 payment, a 277CA acceptance) one more for its claim lookup
-(the largest share of 835 ingest time)."""
+store offers ``lookup_many`` (`SnapshotReader`: SQLite and PostgreSQL): without it every record
+cost two store round trips while the group held the lifecycle lock (the largest share of MLLP
+ingest time), and every auto-resolve evidence record (an 835 payment, a 277CA acceptance) one more
+for its claim lookup (the largest share of 835 ingest time)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
-from gateway.lifecycle_store import LifecycleStore, SqliteLifecycleStore, StateSnapshot
+from gateway.lifecycle_store import LifecycleStore, SnapshotReader, StateSnapshot
 from normalizers.lifecycle import FingerprintState, TicketState
 
 
@@ -39,7 +39,7 @@ class PendingStates:
         since ``since`` and the open states holding any of ``claim_tokens`` (auto-resolve
         evidence) in one store call (a no-op for stores without ``lookup_many``). Valid while the
         caller holds the lifecycle lock (nothing else writes the store then)."""
-        if isinstance(self._store, SqliteLifecycleStore) and (fingerprints or problem_keys or claim_tokens):
+        if isinstance(self._store, SnapshotReader) and (fingerprints or problem_keys or claim_tokens):
             self._snapshot = await self._store.lookup_many(fingerprints, problem_keys, since, claim_tokens)
 
     def stage(self, states: Iterable[FingerprintState]) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -33,7 +33,7 @@ from typing import Any, Final, TypeVar
 import psycopg
 
 from fallback.errors import SpoolUnavailable
-from gateway.lifecycle_store import state_from_row
+from gateway.lifecycle_store import StateSnapshot, state_from_row
 from normalizers.lifecycle import FingerprintState
 
 R = TypeVar("R")
@@ -217,6 +217,49 @@ class PostgresLifecycleStore:
                 (sorted(tokens),),
             ).fetchall()
             return [_row_state(row) for row in rows]
+
+        return await self._run(work)
+
+    async def lookup_many(
+        self,
+        fingerprints: Sequence[str],
+        problem_keys: Sequence[str],
+        since: datetime,
+        claim_tokens: Iterable[str] = (),
+    ) -> StateSnapshot:
+        """`SnapshotReader.lookup_many` in three queries on one connection: a group's planning
+        reads without a round trip per record (call it holding the `ClusterLock`)."""
+        tokens = sorted(set(claim_tokens))
+        floor = _micros(since)
+
+        def work(conn: Conn) -> StateSnapshot:
+            claims: dict[str, set[str]] = {token: set() for token in tokens}
+            if tokens:
+                for token, fp in conn.execute(
+                    "SELECT token, fingerprint FROM lifecycle_state, unnest(claims) AS token"
+                    " WHERE state = 'open' AND claims && %s::text[] AND token = ANY(%s::text[])",
+                    (tokens, tokens),
+                ):
+                    claims[str(token)].add(str(fp))
+            wanted = sorted({*fingerprints, *(fp for found in claims.values() for fp in found)})
+            states: dict[str, FingerprintState | None] = dict.fromkeys(wanted)
+            if wanted:
+                for row in conn.execute(
+                    f"SELECT {_COLUMNS} FROM lifecycle_state WHERE fingerprint = ANY(%s::text[])",  # noqa: S608
+                    (wanted,),
+                ):
+                    state = _row_state(row)
+                    states[state.fingerprint] = state
+            keys = sorted(set(problem_keys))
+            seen: dict[str, list[tuple[int, frozenset[str]]]] = {key: [] for key in keys}
+            if keys:
+                for key, last, facilities in conn.execute(
+                    "SELECT problem_key, last_seen, facilities FROM lifecycle_state"
+                    " WHERE problem_key = ANY(%s::text[]) AND last_seen >= %s",
+                    (keys, floor),
+                ):
+                    seen[str(key)].append((int(last), _array_set(facilities)))
+            return StateSnapshot(states, seen, floor, {t: frozenset(f) for t, f in claims.items()})
 
         return await self._run(work)
 

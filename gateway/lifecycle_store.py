@@ -31,7 +31,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from gateway.sqlite_store import SqliteStore
 from normalizers.lifecycle import FingerprintState, TicketState
@@ -240,7 +240,7 @@ def state_from_row(
 
 @dataclass(frozen=True, slots=True)
 class StateSnapshot:
-    """Saved lifecycle states read in one go (`SqliteLifecycleStore.lookup_many`): ``states`` per
+    """Saved lifecycle states read in one go (`SnapshotReader.lookup_many`): ``states`` per
     fingerprint (None: no state), ``seen`` per problem key as (last_seen in microseconds,
     facilities) rows with ``last_seen >= floor`` (microseconds), ``claims`` per claim token the
     fingerprints whose claim index holds it (their states are in ``states``)."""
@@ -270,6 +270,24 @@ class StateSnapshot:
             for state in found
             if state is not None and state.state is TicketState.OPEN and state.claims & tokens
         ]
+
+
+@runtime_checkable
+class SnapshotReader(Protocol):
+    """A `LifecycleStore` that can read what a group of records will ask for in one call
+    (`SqliteLifecycleStore`, `gateway.lifecycle_postgres.PostgresLifecycleStore`)."""
+
+    async def lookup_many(
+        self,
+        fingerprints: Sequence[str],
+        problem_keys: Sequence[str],
+        since: datetime,
+        claim_tokens: Iterable[str] = (),
+    ) -> StateSnapshot:
+        """The saved states of ``fingerprints``, the facilities rows of ``problem_keys`` with
+        ``last_seen >= since`` and, for every claim token, the fingerprints of the OPEN states
+        holding it (their states included), read in one go."""
+        ...
 
 
 class SqliteLifecycleStore(SqliteStore):

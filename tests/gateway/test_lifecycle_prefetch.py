@@ -1,15 +1,22 @@
-"""`PendingStates.prefetch` (SQLite `lookup_many`): a group's lifecycle reads come from ONE store
-call and answer exactly as the per-record reads would (states, recent facilities, staged states
-winning, cutoffs the snapshot cannot answer falling back to the store)."""
+"""`PendingStates.prefetch` (`lookup_many` of the SQLite and PostgreSQL stores): a group's
+lifecycle reads come from ONE store call and answer exactly as the per-record reads would (states,
+recent facilities, open states by claim token, staged states winning, cutoffs and tokens the
+snapshot cannot answer falling back to the store)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from pgserver import postgres  # noqa: F401 - the session's PostgreSQL
+
 from gateway.lifecycle_pending import PendingStates
+from gateway.lifecycle_postgres import PostgresLifecycleStore
 from gateway.lifecycle_store import SqliteLifecycleStore
 from normalizers.lifecycle import FingerprintState, TicketState
 
@@ -31,23 +38,49 @@ def _state(fp: str, problem: str, seen: datetime, facility: str) -> FingerprintS
     )
 
 
-class CountingStore(SqliteLifecycleStore):
-    """Counts the per-record reads that the snapshot should make unnecessary."""
+class Counting:
+    """Counts the per-record reads that the snapshot should make unnecessary (mixed into a store)."""
 
     reads = 0
+    claim_reads = 0
 
     async def get(self, fingerprint: str) -> FingerprintState | None:
         self.reads += 1
-        return await super().get(fingerprint)
+        return await super().get(fingerprint)  # type: ignore[misc]
 
     async def facilities(self, problem_key: str, since: datetime) -> frozenset[str]:
         self.reads += 1
-        return await super().facilities(problem_key, since)
+        return await super().facilities(problem_key, since)  # type: ignore[misc]
+
+    async def find_open_by_claims(self, tokens: frozenset[str]) -> list[FingerprintState]:
+        self.claim_reads += 1
+        return await super().find_open_by_claims(tokens)  # type: ignore[misc]
 
 
-def test_prefetched_reads_equal_store_reads_without_per_record_calls(tmp_path: Path) -> None:
+class CountingSqlite(Counting, SqliteLifecycleStore):
+    pass
+
+
+class CountingPostgres(Counting, PostgresLifecycleStore):
+    pass
+
+
+_DATABASES = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CountingSqlite | CountingPostgres]:
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres")
+        yield CountingPostgres(server.create_database(f"lifecycle_prefetch_{next(_DATABASES)}"))
+    else:
+        yield CountingSqlite(tmp_path / "spool.db")
+
+
+def test_prefetched_reads_equal_store_reads_without_per_record_calls(
+    store: CountingSqlite | CountingPostgres,
+) -> None:
     async def scenario() -> None:
-        store = CountingStore(tmp_path / "spool.db")
         await store.save_many(
             [
                 _state("fp-a", "pk-1", T0 - timedelta(hours=1), "EAST"),
@@ -85,29 +118,18 @@ def test_prefetched_reads_equal_store_reads_without_per_record_calls(tmp_path: P
     asyncio.run(scenario())
 
 
-class ClaimCountingStore(SqliteLifecycleStore):
-    """Counts the per-record claim lookups that the snapshot should make unnecessary."""
-
-    claim_reads = 0
-
-    async def find_open_by_claims(self, tokens: frozenset[str]) -> list[FingerprintState]:
-        self.claim_reads += 1
-        return await super().find_open_by_claims(tokens)
-
-
 def _with_claims(state: FingerprintState, *tokens: str, open_: bool = True) -> FingerprintState:
     return dataclasses.replace(
         state, claims=frozenset(tokens), state=TicketState.OPEN if open_ else TicketState.RESOLVED
     )
 
 
-def test_prefetched_claim_lookups_equal_store_lookups(tmp_path: Path) -> None:
+def test_prefetched_claim_lookups_equal_store_lookups(store: CountingSqlite | CountingPostgres) -> None:
     """Auto-resolve evidence (835 payments, 277CA acceptances) finds the open tickets of its
     claims in the group's snapshot: same answer as the store, staged states winning, no per-record
     store call; a token that was not prefetched is looked up in the store."""
 
     async def scenario() -> None:
-        store = ClaimCountingStore(tmp_path / "spool.db")
         await store.save_many(
             [
                 _with_claims(_state("fp-a", "pk-1", T0, "EAST"), "[CLAIM:A]", "[CLAIM:B]"),

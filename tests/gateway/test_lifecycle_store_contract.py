@@ -205,9 +205,12 @@ def _node(store: PostgresLifecycleStore, spool: MemorySpool, tmp_path: Path, nam
     )
 
 
+@pytest.mark.parametrize("path", ["one record", "group"])
 def test_two_nodes_on_one_database_seeing_one_fingerprint_at_once_open_one_ticket(
-    postgres: object, tmp_path: Path
+    postgres: object, tmp_path: Path, path: str
 ) -> None:
+    """Per record (`ingest`) and per group (`ingest_group`: MLLP groups, X12 batches, whose reads
+    come from one prefetched snapshot taken under the cluster lock)."""
     dsn = postgres.create_database(f"lifecycle_nodes_{next(_DATABASES)}")  # type: ignore[attr-defined]
     spool = MemorySpool()
     stores = [PostgresLifecycleStore(dsn), PostgresLifecycleStore(dsn)]
@@ -220,9 +223,15 @@ def test_two_nodes_on_one_database_seeing_one_fingerprint_at_once_open_one_ticke
             # One new problem per round (its own facility), one input of it to each node at once.
             events = [{**canary_event(f"race-{r}-{i}"), "facility": f"FAC-{r}"} for i in range(2)]
             records = [parse_event(json.dumps(e).encode()) for e in events]
-            results = await asyncio.gather(
-                *(node.ingest(rec) for node, rec in zip(nodes, records, strict=True))
-            )
+            if path == "group":
+                groups = await asyncio.gather(
+                    *(node.ingest_group([rec]) for node, rec in zip(nodes, records, strict=True))
+                )
+                results = [group[0] for group in groups]
+            else:
+                results = await asyncio.gather(
+                    *(node.ingest(rec) for node, rec in zip(nodes, records, strict=True))
+                )
             assert sorted(result.action for result in results) == ["absorb", "open"], r
             assert results[0].ticket_id == results[1].ticket_id
         leased = await spool.lease("file", owner="t", limit=1000, lease_for=timedelta(minutes=5))
