@@ -285,8 +285,8 @@ class SnapshotReader(Protocol):
         claim_tokens: Iterable[str] = (),
     ) -> StateSnapshot:
         """The saved states of ``fingerprints``, the facilities rows of ``problem_keys`` with
-        ``last_seen >= since`` and, for every claim token, the fingerprints of the OPEN states
-        holding it (their states included), read in one go."""
+        ``last_seen >= since`` and, for every claim token, the fingerprints of the states holding
+        it (at least every open one; their states included), read in one go."""
         ...
 
 
