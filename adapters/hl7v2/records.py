@@ -72,8 +72,9 @@ def check_structure(header: MessageHeader, message: Hl7Message, record_type: str
 
 
 def _fact(value: str) -> str | None:
-    value = "".join(char for char in value if char.isprintable())[:_MAX_FACT]
-    return value or None
+    if not value.isprintable():  # rare: drop control characters one by one
+        value = "".join(char for char in value if char.isprintable())
+    return value[:_MAX_FACT] or None
 
 
 def _ack_facts(header: MessageHeader, message: Hl7Message, facts: dict[str, FactValue]) -> dict[str, str]:
