@@ -12,7 +12,7 @@ import secrets
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.errors import InputRejected, InputTooLarge, UnsupportedInput
@@ -64,25 +64,61 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _console_browser(request: Request) -> bool:
+    return request.url.path.startswith("/console") and "text/html" in request.headers.get("accept", "")
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    extra: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """`problem`, except for a browser on a console page (``/console...`` asking for HTML): there the
+    same status, title and detail as an HTML page of the console (`gateway.console.render.page`),
+    so a person without a page's scope sees a page that says so instead of raw JSON."""
+    if _console_browser(request) and status >= 400:
+        from gateway.console.render import page
+
+        response = page(
+            request,
+            "error.html",
+            status_code=status,
+            status=status,
+            title=title,
+            detail=detail,
+            code=code,
+            request_id=request_id(request),
+        )
+        for name, value in (headers or {}).items():
+            response.headers[name] = value
+        return response
+    return problem(request, status, code, title, detail, extra=extra, headers=headers)
+
+
 def _problems_list(error: InputRejected) -> list[dict[str, str]]:
     return [{"field": field, "message": message} for field, message in error.problems]
 
 
-async def _input_rejected(request: Request, error: Exception) -> JSONResponse:
+async def _input_rejected(request: Request, error: Exception) -> Response:
     assert isinstance(error, InputRejected)
     if isinstance(error, InputTooLarge):
-        return problem(request, 413, error.code, "Request body too large", error.message)
+        return error_response(request, 413, error.code, "Request body too large", error.message)
     status = 422 if isinstance(error, UnsupportedInput) else 400
     extra: dict[str, object] = {"problems": _problems_list(error)}
     quarantine_id = getattr(error, "quarantine_id", None)
     if quarantine_id:
         extra["quarantine_id"] = quarantine_id
-    return problem(request, status, error.code, "Invalid input", error.message, extra=extra)
+    return error_response(request, status, error.code, "Invalid input", error.message, extra=extra)
 
 
-async def _quarantined(request: Request, error: Exception) -> JSONResponse:
+async def _quarantined(request: Request, error: Exception) -> Response:
     assert isinstance(error, RecordQuarantined)
-    return problem(
+    return error_response(
         request,
         422,
         error.code,
@@ -92,8 +128,8 @@ async def _quarantined(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _auth_failed(request: Request, error: Exception) -> JSONResponse:
-    return problem(
+async def _auth_failed(request: Request, error: Exception) -> Response:
+    return error_response(
         request,
         401,
         "auth.failed",
@@ -103,9 +139,9 @@ async def _auth_failed(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _scope_denied(request: Request, error: Exception) -> JSONResponse:
+async def _scope_denied(request: Request, error: Exception) -> Response:
     assert isinstance(error, ScopeDenied)
-    return problem(
+    return error_response(
         request,
         403,
         "auth.scope",
@@ -115,26 +151,28 @@ async def _scope_denied(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _csrf_rejected(request: Request, error: Exception) -> JSONResponse:
-    return problem(request, 403, "auth.csrf", "Forbidden", "this request needs the session's CSRF token")
+async def _csrf_rejected(request: Request, error: Exception) -> Response:
+    return error_response(
+        request, 403, "auth.csrf", "Forbidden", "this request needs the session's CSRF token"
+    )
 
 
-async def _callback_rejected(request: Request, error: Exception) -> JSONResponse:
+async def _callback_rejected(request: Request, error: Exception) -> Response:
     if isinstance(error, CallbackReplayed):
-        return problem(
+        return error_response(
             request, 409, error.code, "Replayed callback", "this callback event was already accepted"
         )
-    return problem(
+    return error_response(
         request, 401, "auth.callback", "Unauthorized", "the callback signature or token is not valid"
     )
 
 
-async def _spool_unavailable(request: Request, error: Exception) -> JSONResponse:
+async def _spool_unavailable(request: Request, error: Exception) -> Response:
     log.error(
         "spool unavailable",
         extra={"code": getattr(error, "code", "spool"), "request_id": request_id(request)},
     )
-    return problem(
+    return error_response(
         request,
         503,
         "spool.unavailable",
@@ -144,26 +182,29 @@ async def _spool_unavailable(request: Request, error: Exception) -> JSONResponse
     )
 
 
-async def _http_error(request: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http")
-    return problem(
+    return error_response(
         request,
         error.status_code,
         code,
         "Request failed",
-        "see status",
+        # console routes raise only fixed, PHI-free texts (gateway.api.console, gateway.console.forms)
+        error.detail
+        if request.url.path.startswith("/console") and isinstance(error.detail, str)
+        else "see status",
         headers=dict(error.headers) if error.headers else None,
     )
 
 
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     problems = [
         {"field": ".".join(str(part) for part in item.get("loc", ())), "message": str(item.get("msg", ""))}
         for item in error.errors()
     ]
-    return problem(
+    return error_response(
         request,
         400,
         "input.rejected",
@@ -173,11 +214,11 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+async def _unexpected(request: Request, error: Exception) -> Response:
     log.error(
         "unhandled error", extra={"error_class": type(error).__name__, "request_id": request_id(request)}
     )
-    return problem(
+    return error_response(
         request, 500, "internal", "Internal error", "an internal error occurred; see the log by request id"
     )
 

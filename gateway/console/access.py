@@ -89,6 +89,8 @@ class ConsoleScope(ScopeRequirement):
             roles=row.roles,
             session_id=row.id_hash[:16],
         )
+        # an error page shows the person's own navigation and a working sign-out form
+        request.state.principal, request.state.console_csrf = principal, row.csrf
         if request.method == "POST" and not form_csrf_ok(row.csrf, await read_form(request)):
             log.info("csrf rejected", extra={"route": path, "session": principal.session_id})
             await audit.record(

@@ -320,3 +320,26 @@ def test_ticket_search_by_payer_and_code_from_clear_phi_free_metadata(
     finally:
         conn.close()
     assert len(clear) > 1 and find_canaries(repr(clear)) == []
+
+
+def test_a_browser_without_the_scope_gets_an_html_page_not_json(console: TestClient) -> None:
+    """A person whose role lacks a page's scope sees a console page (their own navigation, the
+    status, the scope needed) with the console's security headers; API clients still get
+    problem+json for the same request."""
+    sign_in(console, "billing_specialist", user="erin")
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    r = console.get("/console/audit", headers=html)
+    assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+    assert 'id="error"' in r.text and "audit:read" in r.text
+    assert 'href="/console/tickets"' in r.text  # the pages this role may use
+    assert 'href="/console/audit"' not in r.text
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    plain = console.get("/console/audit")
+    assert plain.status_code == 403 and plain.headers["content-type"].startswith("application/problem+json")
+    assert plain.json()["code"] == "auth.scope"
+
+
+def test_a_bad_filter_names_what_is_wrong_on_the_page(console: TestClient) -> None:
+    sign_in(console, "admin", user="frank")
+    r = console.get("/console/entries?since=yesterday", headers={"Accept": "text/html"})
+    assert r.status_code == 400 and "ISO 8601" in r.text and 'id="error"' in r.text
