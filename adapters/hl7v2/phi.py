@@ -79,9 +79,13 @@ def _iso_date(value: str) -> str:
     return value
 
 
-def _read(segment: Segment, position: int, how: str) -> Iterator[str]:
-    for repetition in range(1, len(segment.repetitions(position)) + 1):
-        parts = segment.components(position, repetition)
+def _read(segment: Segment, raw: str, how: str) -> Iterator[str]:
+    """The values of one PHI field written as ``raw`` (non-empty): per repetition, its components
+    as `Segment.components` gives them (unescaped, first subcomponent, stripped), read by ``how``."""
+    encoding = segment.encoding
+    unescape, component, subcomponent = encoding.unescape, encoding.component, encoding.subcomponent
+    for repetition in raw.split(encoding.repetition):
+        parts = [unescape(part.split(subcomponent)[0]).strip() for part in repetition.split(component)]
         if not any(parts):
             continue
         if how == "id":
@@ -109,10 +113,13 @@ def phi_values(message: Hl7Message) -> list[PhiValue]:
         table = PHI_FIELDS.get(segment.name)
         if table is None:
             continue
+        fields = segment.fields
+        count = len(fields)
         for position, (kind, how) in table.items():
-            if not segment.raw(position):
+            raw = fields[position] if position < count else ""
+            if not raw:
                 continue
-            for value in _read(segment, position, how):
+            for value in _read(segment, raw, how):
                 if (kind, value) in seen:
                     continue
                 seen.add((kind, value))
