@@ -8,6 +8,7 @@ optional truncation character). Nothing here assumes ``|^~\\&``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 _FORMATTING = {".br": "\n", ".sp": "\n", ".in": "", ".ti": "", ".sk": " ", ".fi": "", ".nf": "", ".ce": ""}
 
@@ -95,21 +96,28 @@ class Encoding:
 
     def escape_text(self, value: str) -> str:
         """``value`` with every delimiter escaped, for writing into a field (ACK texts)."""
-        esc = self.escape
-        table = {
-            esc: f"{esc}E{esc}",
-            self.field: f"{esc}F{esc}",
-            self.component: f"{esc}S{esc}",
-            self.subcomponent: f"{esc}T{esc}",
-            self.repetition: f"{esc}R{esc}",
-            "\r": f"{esc}.br{esc}",
-            "\n": f"{esc}.br{esc}",
-        }
-        if self.truncation:
-            table[self.truncation] = f"{esc}P{esc}"
-        if not any(char in table for char in value):
+        table = _escape_table(self)
+        if table.keys().isdisjoint(value):
             return value
         return "".join(table.get(char, char) for char in value)
+
+
+@lru_cache(maxsize=64)
+def _escape_table(encoding: Encoding) -> dict[str, str]:
+    """What `Encoding.escape_text` writes for each delimiter (built once per encoding; read-only)."""
+    esc = encoding.escape
+    table = {
+        esc: f"{esc}E{esc}",
+        encoding.field: f"{esc}F{esc}",
+        encoding.component: f"{esc}S{esc}",
+        encoding.subcomponent: f"{esc}T{esc}",
+        encoding.repetition: f"{esc}R{esc}",
+        "\r": f"{esc}.br{esc}",
+        "\n": f"{esc}.br{esc}",
+    }
+    if encoding.truncation:
+        table[encoding.truncation] = f"{esc}P{esc}"
+    return table
 
 
 STANDARD = Encoding()

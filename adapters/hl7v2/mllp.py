@@ -169,7 +169,9 @@ class MllpListener:
         try:
             while True:
                 try:
-                    data = await asyncio.wait_for(reader.read(65536), self._idle)
+                    # asyncio.timeout, not wait_for: wait_for wraps every read in a new Task
+                    async with asyncio.timeout(self._idle):
+                        data = await reader.read(65536)
                 except TimeoutError:
                     log.info("mllp connection idle; closing", extra={"peer": label})
                     break
