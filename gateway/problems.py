@@ -3,12 +3,18 @@
 Bodies carry a type URI, a title, the status, a short ``detail`` that never quotes input values,
 the error ``code``, the request id, and for rejected input the list of ``problems`` (field ->
 what is wrong). No stack traces, no exception text from libraries or remote systems.
+
+A browser on a console page (a ``/console...`` request that accepts ``text/html``) gets the same
+status, title, detail, code and request id as a console HTML page instead (`for_console_browsers`
+wraps every handler), so a person without a page's scope sees a page that says so, not raw JSON.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -64,61 +70,59 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _console_browser(request: Request) -> bool:
-    return request.url.path.startswith("/console") and "text/html" in request.headers.get("accept", "")
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 
-def error_response(
-    request: Request,
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    *,
-    extra: dict[str, object] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """`problem`, except for a browser on a console page (``/console...`` asking for HTML): there the
-    same status, title and detail as an HTML page of the console (`gateway.console.render.page`),
-    so a person without a page's scope sees a page that says so instead of raw JSON."""
-    if _console_browser(request) and status >= 400:
+def _console_path(request: Request) -> bool:
+    return request.url.path.startswith("/console")
+
+
+def for_console_browsers(handler: Handler) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """``handler``, with its problem+json answer turned into a console page (`gateway.console.
+    render.page`, template ``error.html``) for a browser on a console page; the answer's other
+    headers (``WWW-Authenticate``, ``Retry-After``) are kept."""
+
+    async def handle(request: Request, error: Exception) -> Response:
+        answer = await handler(request, error)
+        browser = _console_path(request) and "text/html" in request.headers.get("accept", "")
+        if not browser or answer.status_code < 400:  # the sign-in redirect (303) stays as it is
+            return answer
         from gateway.console.render import page
 
-        response = page(
+        body = json.loads(bytes(answer.body))
+        shown = page(
             request,
             "error.html",
-            status_code=status,
-            status=status,
-            title=title,
-            detail=detail,
-            code=code,
-            request_id=request_id(request),
+            status_code=answer.status_code,
+            **{key: body[key] for key in ("status", "title", "detail", "code", "request_id")},
         )
-        for name, value in (headers or {}).items():
-            response.headers[name] = value
-        return response
-    return problem(request, status, code, title, detail, extra=extra, headers=headers)
+        for name, value in answer.headers.items():
+            if name not in ("content-type", "content-length"):
+                shown.headers[name] = value
+        return shown
+
+    return handle
 
 
 def _problems_list(error: InputRejected) -> list[dict[str, str]]:
     return [{"field": field, "message": message} for field, message in error.problems]
 
 
-async def _input_rejected(request: Request, error: Exception) -> Response:
+async def _input_rejected(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, InputRejected)
     if isinstance(error, InputTooLarge):
-        return error_response(request, 413, error.code, "Request body too large", error.message)
+        return problem(request, 413, error.code, "Request body too large", error.message)
     status = 422 if isinstance(error, UnsupportedInput) else 400
     extra: dict[str, object] = {"problems": _problems_list(error)}
     quarantine_id = getattr(error, "quarantine_id", None)
     if quarantine_id:
         extra["quarantine_id"] = quarantine_id
-    return error_response(request, status, error.code, "Invalid input", error.message, extra=extra)
+    return problem(request, status, error.code, "Invalid input", error.message, extra=extra)
 
 
-async def _quarantined(request: Request, error: Exception) -> Response:
+async def _quarantined(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RecordQuarantined)
-    return error_response(
+    return problem(
         request,
         422,
         error.code,
@@ -128,8 +132,8 @@ async def _quarantined(request: Request, error: Exception) -> Response:
     )
 
 
-async def _auth_failed(request: Request, error: Exception) -> Response:
-    return error_response(
+async def _auth_failed(request: Request, error: Exception) -> JSONResponse:
+    return problem(
         request,
         401,
         "auth.failed",
@@ -139,9 +143,9 @@ async def _auth_failed(request: Request, error: Exception) -> Response:
     )
 
 
-async def _scope_denied(request: Request, error: Exception) -> Response:
+async def _scope_denied(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ScopeDenied)
-    return error_response(
+    return problem(
         request,
         403,
         "auth.scope",
@@ -151,28 +155,26 @@ async def _scope_denied(request: Request, error: Exception) -> Response:
     )
 
 
-async def _csrf_rejected(request: Request, error: Exception) -> Response:
-    return error_response(
-        request, 403, "auth.csrf", "Forbidden", "this request needs the session's CSRF token"
-    )
+async def _csrf_rejected(request: Request, error: Exception) -> JSONResponse:
+    return problem(request, 403, "auth.csrf", "Forbidden", "this request needs the session's CSRF token")
 
 
-async def _callback_rejected(request: Request, error: Exception) -> Response:
+async def _callback_rejected(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, CallbackReplayed):
-        return error_response(
+        return problem(
             request, 409, error.code, "Replayed callback", "this callback event was already accepted"
         )
-    return error_response(
+    return problem(
         request, 401, "auth.callback", "Unauthorized", "the callback signature or token is not valid"
     )
 
 
-async def _spool_unavailable(request: Request, error: Exception) -> Response:
+async def _spool_unavailable(request: Request, error: Exception) -> JSONResponse:
     log.error(
         "spool unavailable",
         extra={"code": getattr(error, "code", "spool"), "request_id": request_id(request)},
     )
-    return error_response(
+    return problem(
         request,
         503,
         "spool.unavailable",
@@ -182,29 +184,27 @@ async def _spool_unavailable(request: Request, error: Exception) -> Response:
     )
 
 
-async def _http_error(request: Request, error: Exception) -> Response:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http")
-    return error_response(
+    return problem(
         request,
         error.status_code,
         code,
         "Request failed",
         # console routes raise only fixed, PHI-free texts (gateway.api.console, gateway.console.forms)
-        error.detail
-        if request.url.path.startswith("/console") and isinstance(error.detail, str)
-        else "see status",
+        error.detail if _console_path(request) and isinstance(error.detail, str) else "see status",
         headers=dict(error.headers) if error.headers else None,
     )
 
 
-async def _validation_error(request: Request, error: Exception) -> Response:
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     problems = [
         {"field": ".".join(str(part) for part in item.get("loc", ())), "message": str(item.get("msg", ""))}
         for item in error.errors()
     ]
-    return error_response(
+    return problem(
         request,
         400,
         "input.rejected",
@@ -214,24 +214,24 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     )
 
 
-async def _unexpected(request: Request, error: Exception) -> Response:
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.error(
         "unhandled error", extra={"error_class": type(error).__name__, "request_id": request_id(request)}
     )
-    return error_response(
+    return problem(
         request, 500, "internal", "Internal error", "an internal error occurred; see the log by request id"
     )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Register every exception -> problem+json mapping on ``app``."""
-    app.add_exception_handler(InputRejected, _input_rejected)
-    app.add_exception_handler(RecordQuarantined, _quarantined)
-    app.add_exception_handler(AuthenticationFailed, _auth_failed)
-    app.add_exception_handler(ScopeDenied, _scope_denied)
-    app.add_exception_handler(CsrfRejected, _csrf_rejected)
-    app.add_exception_handler(CallbackRejected, _callback_rejected)
-    app.add_exception_handler(SpoolError, _spool_unavailable)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+    """Register every exception -> problem+json mapping on ``app`` (HTML for console browsers)."""
+    app.add_exception_handler(InputRejected, for_console_browsers(_input_rejected))
+    app.add_exception_handler(RecordQuarantined, for_console_browsers(_quarantined))
+    app.add_exception_handler(AuthenticationFailed, for_console_browsers(_auth_failed))
+    app.add_exception_handler(ScopeDenied, for_console_browsers(_scope_denied))
+    app.add_exception_handler(CsrfRejected, for_console_browsers(_csrf_rejected))
+    app.add_exception_handler(CallbackRejected, for_console_browsers(_callback_rejected))
+    app.add_exception_handler(SpoolError, for_console_browsers(_spool_unavailable))
+    app.add_exception_handler(StarletteHTTPException, for_console_browsers(_http_error))
+    app.add_exception_handler(RequestValidationError, for_console_browsers(_validation_error))
+    app.add_exception_handler(Exception, for_console_browsers(_unexpected))

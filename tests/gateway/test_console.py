@@ -326,8 +326,11 @@ def test_a_browser_without_the_scope_gets_an_html_page_not_json(console: TestCli
     """A person whose role lacks a page's scope sees a console page (their own navigation, the
     status, the scope needed) with the console's security headers; API clients still get
     problem+json for the same request."""
-    sign_in(console, "billing_specialist", user="erin")
     html = {"Accept": "text/html,application/xhtml+xml"}
+    signed_out = console.get("/console/audit", headers=html)  # the sign-in redirect stays a redirect
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/console/login"
+    assert 'id="error"' not in signed_out.text
+    sign_in(console, "billing_specialist", user="erin")
     r = console.get("/console/audit", headers=html)
     assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
     assert 'id="error"' in r.text and "audit:read" in r.text
