@@ -130,20 +130,23 @@ class GatewayMetrics:
         )
         self.label_cap = 50
         self._label_values: dict[str, set[str]] = {"category": set(), "payer": set()}
-        # labelled children of the per-message counters, by label values (bounded sets): looked
-        # up once, since `labels()` validates and locks on every call
-        self._received_by: dict[tuple[str, str], Counter] = {}
-        self._redactions_by: dict[str, Counter] = {}
-        self._acks_by: dict[str, Counter] = {}
+        # labelled children of the per-message counters, by (counter, label values), the values
+        # from bounded sets: looked up once, since `labels()` validates and locks on every call
+        self._children: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
+
+    def _child(self, counter: Counter, *labels: str) -> Counter:
+        """``counter.labels(*labels)``, remembered (call it only with bounded label values)."""
+        key = (counter, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*labels)
+        return child
 
     # -- ingest -------------------------------------------------------------------------------
     def record(self, source_format: str, result: str) -> None:
         """Count one input record's outcome."""
         labels = (_bounded(source_format, SOURCE_FORMATS), _bounded(result, RESULTS))
-        child = self._received_by.get(labels)
-        if child is None:
-            child = self._received_by[labels] = self.received.labels(*labels)
-        child.inc()
+        self._child(self.received, *labels).inc()
         self.intake.add(*labels)
 
     def spooled(self, source_format: str, created: bool, tickets: Iterable[SealedTicket] = ()) -> None:
@@ -157,11 +160,7 @@ class GatewayMetrics:
         """Add the redaction report counts of one newly spooled ticket."""
         for kind, count in ticket.payload.redaction.counts.items():
             if count:
-                label = _bounded(kind, REDACTION_KINDS)
-                child = self._redactions_by.get(label)
-                if child is None:
-                    child = self._redactions_by[label] = self.redactions.labels(label)
-                child.inc(count)
+                self._child(self.redactions, _bounded(kind, REDACTION_KINDS)).inc(count)
 
     # -- delivery -----------------------------------------------------------------------------
     def settled(self, entry: LeasedEntry, outcome: Outcome, now: datetime | None = None) -> None:
@@ -212,11 +211,7 @@ class GatewayMetrics:
         """Observe one MLLP frame's ACK: its latency and the MSA-1 code of each message."""
         self.ack_latency.observe(seconds)
         for code in codes:
-            label = _bounded(code, ACK_CODES)
-            child = self._acks_by.get(label)
-            if child is None:
-                child = self._acks_by[label] = self.acks.labels(label)
-            child.inc()
+            self._child(self.acks, _bounded(code, ACK_CODES)).inc()
 
     # -- scrape -------------------------------------------------------------------------------
     async def refresh(self, spool: SpoolBackend, workers: Sequence[DeliveryWorker]) -> None:
