@@ -63,9 +63,15 @@ class Segment:
         reps = self.repetitions(position)
         if len(reps) < repetition:
             return []
+        return self.split_components(reps[repetition - 1])
+
+    def split_components(self, repetition: str) -> list[str]:
+        """Every component of ``repetition`` (one repetition as written), unescaped (first
+        subcomponent of each), stripped."""
+        unescape, subcomponent = self.encoding.unescape, self.encoding.subcomponent
         return [
-            self.encoding.unescape(part.split(self.encoding.subcomponent)[0]).strip()
-            for part in reps[repetition - 1].split(self.encoding.component)
+            unescape(part.split(subcomponent)[0]).strip()
+            for part in repetition.split(self.encoding.component)
         ]
 
     def text(self) -> str:

@@ -80,12 +80,10 @@ def _iso_date(value: str) -> str:
 
 
 def _read(segment: Segment, raw: str, how: str) -> Iterator[str]:
-    """The values of one PHI field written as ``raw`` (non-empty): per repetition, its components
-    as `Segment.components` gives them (unescaped, first subcomponent, stripped), read by ``how``."""
-    encoding = segment.encoding
-    unescape, component, subcomponent = encoding.unescape, encoding.component, encoding.subcomponent
-    for repetition in raw.split(encoding.repetition):
-        parts = [unescape(part.split(subcomponent)[0]).strip() for part in repetition.split(component)]
+    """The values of one PHI field written as ``raw`` (non-empty), repetition by repetition, read
+    by ``how`` (the field is split once, not once per repetition)."""
+    for repetition in raw.split(segment.encoding.repetition):
+        parts = segment.split_components(repetition)
         if not any(parts):
             continue
         if how == "id":
