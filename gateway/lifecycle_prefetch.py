@@ -1,7 +1,8 @@
 """`prefetch_states`: read, in one store call, the lifecycle states a group of records will plan
 against (`IngestPipeline.ingest_group`, the HL7 v2 MLLP path). Pure key computation (the same
 `fingerprint` / `problem_key` `LifecycleGate.plan` uses); the reads then come from
-`PendingStates`' snapshot instead of two SQLite thread hops per record (one per evidence record)."""
+`PendingStates`' snapshot instead of store round trips per record (two per ticket record, one per
+auto-resolve evidence record)."""
 
 from __future__ import annotations
 
